@@ -1,0 +1,166 @@
+"""Command line: `anycapeval run|score|tasks|data`.
+
+Exit codes: 0 fine; 2 bad input or usage (the message says what to fix); 3 too many judge errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .types import AnyCapError
+
+console = Console(stderr=True)
+out = Console()
+
+EPILOG = """examples:
+  anycapeval run --model reference --tasks demo
+  anycapeval run --model predictions:my_captions.jsonl --tasks anycapeval_image --data-dir ./AnyCapEval \\
+      --judge openai --judge-concurrency 32
+  anycapeval score --predictions gen_style.jsonl --tasks anycapeval_video_style --judge openai:gpt-4o-2024-08-06
+"""
+
+
+def _judge_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--tasks", required=True, help="task names and/or groups, comma-separated (see `anycapeval tasks`)")
+    g.add_argument("--data-dir", help="folder with the official AnyCapEval files (or set ANYCAPEVAL_DATA_DIR, "
+                   "or run `anycapeval data fetch`)")
+    g.add_argument("--media-dir", help="where the media files are, if not under --data-dir")
+    g.add_argument("--limit", type=int, help="only the first N items of each task (quick tries)")
+    j = p.add_argument_group("judge")
+    j.add_argument("--judge", help="openai:<snapshot> for an OpenAI-compatible server, `openai` for each task's pinned "
+                   "snapshot, `offline` (default: CPU sentence-encoder approximation, no key), fake:perfect|zero|fail")
+    j.add_argument("--judge-base-url", help="base URL of an OpenAI-compatible server (vLLM, SGLang, Ollama, Azure...)")
+    j.add_argument("--judge-key-file", help="file holding the API key (default: $OPENAI_API_KEY)")
+    j.add_argument("--judge-prompt", action="append", metavar="[ROLE=]FILE",
+                   help="use another prompt template for role content or style (repeatable)")
+    j.add_argument("--judge-concurrency", type=int, default=16, help="judge requests in flight (default 16)")
+    j.add_argument("--judge-media", choices=("auto", "always", "never"), default="auto",
+                   help="send media to the style judge: auto = when the file is there (default), always = a missing "
+                   "file is that item's error, never = text only")
+    j.add_argument("--judge-max-attempts", type=int, default=5, help="tries per judgment before judge_error")
+    j.add_argument("--judge-temperature", type=float, default=0.0)
+    j.add_argument("--judge-seed", type=int, default=1234)
+    j.add_argument("--max-judge-error-rate", type=float, default=0.0,
+                   help="exit with code 3 when more than this share of judgments failed (default 0)")
+    j.add_argument("--allow-self-judge", action="store_true", help="allow the judge to be the system under test")
+    s = p.add_argument_group("scoring and output")
+    s.add_argument("--protocol", choices=("default", "anycap_v1"), default="default",
+                   help="default = corrected arithmetic; anycap_v1 = the official scripts' arithmetic (see README)")
+    s.add_argument("--output", type=Path, help="run directory (default runs/<time>-<system>); re-run to resume")
+    s.add_argument("--cache", type=Path, help="SQLite cache file (default ~/.cache/anycapeval/cache.sqlite, "
+                   "or $ANYCAPEVAL_CACHE_DIR/cache.sqlite)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anycapeval", description="Evaluate controllable captioning (AnyCapEval: KPD content and rubric "
+        "style scores) for image, video and audio captioners.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"anycapeval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="generate captions with a system, judge and score them",
+                         description="Generate (or read) captions, judge them, score them, write a run directory.")
+    run.add_argument("--model", required=True, help="system under test: reference | predictions:<file>")
+    _judge_args(run)
+
+    score = sub.add_parser("score", help="judge and score captions you already have",
+                           description="Same as `run --model predictions:FILE`.")
+    score.add_argument("--predictions", required=True, type=Path,
+                       help="JSONL: {id, caption[, task]} or the official AnyCap generation files")
+    _judge_args(score)
+
+    sub.add_parser("tasks", help="list tasks and groups")
+    data = sub.add_parser("data", help="fetch or verify the official AnyCapEval data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download the release from the Hugging Face Hub into the cache")
+    fetch.add_argument("--target", type=Path, help="folder to download into (default: the cache)")
+    fetch.add_argument("--revision", help="dataset revision (commit or tag)")
+    verify = data_sub.add_parser("verify", help="check counts, ids, key points, constraints and checksums")
+    verify.add_argument("--data-dir")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from .prompts import parse_prompt_overrides
+    from .report import print_summary
+    from .runner import RunOptions, run
+
+    model = f"predictions:{args.predictions}" if args.command == "score" else args.model
+    options = RunOptions(
+        model=model, tasks=args.tasks, data_dir=args.data_dir, media_dir=args.media_dir, judge=args.judge,
+        judge_base_url=args.judge_base_url, judge_key_file=args.judge_key_file,
+        judge_prompts=parse_prompt_overrides(args.judge_prompt), judge_concurrency=args.judge_concurrency,
+        judge_media=args.judge_media, protocol=args.protocol, output=args.output, limit=args.limit,
+        max_judge_error_rate=args.max_judge_error_rate, cache_path=args.cache,
+        allow_self_judge=args.allow_self_judge, command=["anycapeval", *argv],
+        judge_options={"max_attempts": args.judge_max_attempts, "temperature": args.judge_temperature,
+                       "seed": args.judge_seed} if (args.judge or "").startswith("openai") else {},
+    )
+    result = run(options)
+    print_summary(result.summary, out)
+    for message in result.messages:
+        console.print(f"[yellow]warning:[/yellow] {message}")
+    console.print(f"results in [bold]{result.run_dir}[/bold] (summary.json, summary.md, scores.jsonl, judgments.jsonl)")
+    return result.exit_code
+
+
+def cmd_tasks() -> int:
+    from .registry import all_tasks, groups
+
+    table = Table(title="tasks")
+    for col in ("task", "version", "modality", "aspect", "scorer", "judge snapshot", "dimensions", "groups"):
+        table.add_column(col)
+    for name, task in all_tasks().items():
+        c = task.config
+        table.add_row(name, c.version, c.modality, c.aspect, c.scorer, c.judge.snapshot,
+                      " ".join(c.dimensions.values()), ", ".join(c.groups))
+    out.print(table)
+    for group, names in groups().items():
+        out.print(f"[bold]{group}[/bold]: {', '.join(names)}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .datasets import fetch, verify
+
+    if args.data_command == "fetch":
+        path = fetch(args.target, args.revision)
+        out.print(f"AnyCapEval data in {path}; it is now the default --data-dir")
+        return 0
+    rows = verify(args.data_dir)
+    table = Table(title="anycapeval data verify")
+    for col in ("check", "ok", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["check"], "[green]ok[/green]" if row["ok"] else "[red]FAIL[/red]", row["detail"])
+    out.print(table)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in ("run", "score"):
+            return cmd_run(args, argv)
+        if args.command == "tasks":
+            return cmd_tasks()
+        return cmd_data(args)
+    except AnyCapError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: finished work is in the cache; re-run the same command to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Judge prompt templates: load, hash, render.
+
+Placeholders are substituted in one pass, so a caption that happens to contain "{reference}" stays
+as written (the official scripts substitute one placeholder after another and would expand it).
+Other braces — the JSON examples in a template — are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .types import AnyCapError
+
+PLACEHOLDERS = ("key_points", "answer", "caption_type", "reference", "output", "instruction", "length_constraint")
+REQUIRED = {"content": ("key_points", "answer"), "style": ("caption_type", "reference", "output")}
+_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+
+
+@dataclass(frozen=True)
+class Template:
+    role: str
+    text: str
+    path: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    def render(self, **fields: str) -> str:
+        return _PLACEHOLDER_RE.sub(lambda m: fields.get(m.group(1), m.group(0)), self.text)
+
+
+def load_template(role: str, path: Path) -> Template:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnyCapError(f"cannot read judge prompt {path}: {exc.strerror}") from None
+    missing = [p for p in REQUIRED[role] if "{" + p + "}" not in text]
+    if missing:
+        raise AnyCapError(
+            f"{path}: a {role} judge prompt needs the placeholders "
+            + ", ".join("{" + p + "}" for p in REQUIRED[role]) + f"; missing {', '.join(missing)}"
+        )
+    return Template(role, text, str(path))
+
+
+def parse_prompt_overrides(values: list[str] | None) -> dict[str, Path]:
+    """`--judge-prompt [ROLE=]FILE`, repeatable; a bare FILE applies to every role."""
+    out: dict[str, Path] = {}
+    for value in values or []:
+        role, sep, file = value.partition("=")
+        if sep and role in REQUIRED:
+            out[role] = Path(file)
+        elif sep and not Path(value).exists():
+            raise AnyCapError(f"--judge-prompt {value}: unknown role '{role}' (roles: {', '.join(REQUIRED)})")
+        else:
+            out["*"] = Path(value)
+    return out
+
+
+def format_key_points(key_points: tuple[str, ...]) -> str:
+    return "\n".join(f"{i}. {kp}" for i, kp in enumerate(key_points, 1))

@@ -1,0 +1,307 @@
+"""The runner: generate -> judge -> score, per task, with the cache in between.
+
+Nothing in the run directory is written until a task set is finished (each file is written whole,
+atomically); progress lives in the SQLite cache, so a killed run re-run with the same arguments
+makes no call twice and ends with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .data import load_items
+from .judges import Judge, make_judge
+from .media import media_hash
+from .prompts import Template, load_template
+from .registry import Task, prompt_path, resolve_tasks
+from .scorers import get_scorer
+from .stats import N_RESAMPLES, SEED
+from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
+from .systems import System, make_system
+from .types import JUDGE_ERROR, OK, AnyCapError, Item, Judgment, JudgeRequest, Prediction
+
+console = Console(stderr=True)
+
+
+@dataclass
+class RunOptions:
+    model: str
+    tasks: str
+    data_dir: str | None = None
+    media_dir: str | None = None
+    judge: str | None = None
+    judge_base_url: str | None = None
+    judge_key_file: str | None = None
+    judge_prompts: dict[str, Path] = field(default_factory=dict)
+    judge_concurrency: int = 16
+    judge_media: str = "auto"
+    judge_options: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "default"
+    output: Path | None = None
+    limit: int | None = None
+    max_judge_error_rate: float = 0.0
+    cache_path: Path | None = None
+    allow_self_judge: bool = False
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_code: int
+    messages: list[str]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+
+
+def judge_spec_for(task: Task, requested: str | None) -> str | None:
+    """`--judge openai` (no model) means each task's pinned snapshot."""
+    if requested == "openai":
+        return f"openai:{task.config.judge.snapshot}"
+    return requested
+
+
+class Runner:
+    def __init__(self, options: RunOptions):
+        self.o = options
+        self.tasks = resolve_tasks(options.tasks)
+        self.cache = Cache(options.cache_path or default_cache_path())
+        self.judges: dict[str, Judge] = {}
+        self.messages: list[str] = []
+
+    def judge_for(self, task: Task) -> Judge:
+        spec = judge_spec_for(task, self.o.judge) or "offline"
+        if spec not in self.judges:
+            self.judges[spec] = make_judge(spec, base_url=self.o.judge_base_url, key_file=self.o.judge_key_file,
+                                           concurrency=self.o.judge_concurrency, **self.o.judge_options)
+        return self.judges[spec]
+
+    def template_for(self, task: Task) -> Template:
+        role = task.config.judge.role
+        path = self.o.judge_prompts.get(role) or self.o.judge_prompts.get("*") or prompt_path(task)
+        return load_template(role, path)
+
+    # -- stages -----------------------------------------------------------------------------------
+
+    async def generate(self, system: System, items: list[Item], progress: Progress) -> list[Prediction]:
+        bar = progress.add_task(f"generate {items[0].task}", total=len(items))
+        out = []
+        for item in items:
+            out.append(await system.generate(item))
+            progress.advance(bar)
+        return out
+
+    def prepare(self, task: Task, judge: Judge, item: Item, request: JudgeRequest) -> tuple[JudgeRequest, str | None]:
+        """Apply --judge-media; returns the request to send and an error when the item cannot be judged."""
+        mode = self.o.judge_media
+        if request.role != "style" or not judge.supports_media or mode == "never":
+            return JudgeRequest(**{**request.__dict__, "media_path": None}), None
+        if request.media_path is None:
+            if mode == "always":
+                return request, f"media file {item.media!r} not found (--judge-media always)"
+            return request, None
+        return request, None
+
+    async def judge_all(self, judge: Judge, keyed: list[tuple[str, JudgeRequest]], progress: Progress,
+                        label: str) -> dict[str, Judgment]:
+        cached = self.cache.get_many([k for k, _ in keyed])
+        results = {k: Judgment(**v) for k, v in cached.items()}
+        todo = list({k: r for k, r in keyed if k not in results}.items())
+        bar = progress.add_task(f"judge {label}", total=len(keyed), completed=len(keyed) - len(todo))
+
+        def done(key: str, judgment: Judgment) -> None:
+            results[key] = judgment
+            if judgment.status == OK:
+                self.cache.put(key, "judgment", judgment.to_dict())
+            progress.advance(bar)
+
+        batch = getattr(judge, "judge_batch", None)
+        if batch is not None:
+            size = getattr(judge, "batch_size", 64)
+            for start in range(0, len(todo), size):
+                chunk = todo[start:start + size]
+                for (key, _), judgment in zip(chunk, await batch([r for _, r in chunk])):
+                    done(key, judgment)
+            return results
+
+        queue: asyncio.Queue[tuple[str, JudgeRequest]] = asyncio.Queue()
+        for entry in todo:
+            queue.put_nowait(entry)
+
+        async def worker() -> None:
+            while not queue.empty():
+                key, request = queue.get_nowait()
+                done(key, await judge.judge(request))
+
+        await asyncio.gather(*(worker() for _ in range(min(self.o.judge_concurrency, len(todo)) or 1)))
+        return results
+
+    async def run_task(self, task: Task, system: System, items: list[Item], progress: Progress) -> dict[str, Any]:
+        cfg = task.config
+        judge = self.judge_for(task)
+        template = self.template_for(task)
+        scorer = get_scorer(cfg.scorer, self.o.protocol, cfg.modality)
+        predictions = await self.generate(system, items, progress)
+
+        keyed: list[tuple[str, JudgeRequest]] = []
+        key_of: dict[str, str] = {}
+        pre_errors: dict[str, Judgment] = {}
+        for item, pred in zip(items, predictions):
+            if pred.status != OK or scorer.skip_reason(item, pred):
+                continue
+            request, error = self.prepare(task, judge, item, scorer.request(item, pred, template))
+            if error:
+                pre_errors[item.id] = Judgment(JUDGE_ERROR, judge.spec, error=error, attempts=0)
+                continue
+            media = media_hash(request.media_path) if request.media_path else None
+            key = content_key("judgment", judge.identity, request.role, request.prompt, media)
+            keyed.append((key, request))
+            key_of[item.id] = key
+        judged = await self.judge_all(judge, keyed, progress, cfg.name)
+
+        scores, judgment_rows = [], []
+        for item, pred in zip(items, predictions):
+            judgment = pre_errors.get(item.id) or judged.get(key_of.get(item.id, ""))
+            score = scorer.score(item, pred, judgment)
+            provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge.spec,
+                          "prompt_hash": template.hash, "protocol": self.o.protocol}
+            scores.append(score)
+            self.score_rows.append({**score.to_dict(), **provenance})
+            self.prediction_rows.append({**pred.to_dict(), "task_version": cfg.version})
+            if judgment is not None:
+                row = {"task": cfg.name, "item_id": item.id, "role": cfg.judge.role, **judgment.to_dict(),
+                       "prompt_hash": template.hash, "cache_key": key_of.get(item.id)}
+                if item.media and judgment.status == OK and cfg.judge.role == "style" and judgment.media_sent == "none" \
+                        and judge.supports_media and self.o.judge_media == "auto":
+                    row["notes"] = [*row["notes"], f"media {item.media!r} not found: judged text-only"]
+                judgment_rows.append(row)
+            if judgment is not None:
+                self.judge_attempted += 1
+                self.judge_failed += judgment.status == JUDGE_ERROR
+        self.judgment_rows.extend(judgment_rows)
+
+        media_seen: dict[str, int] = {}
+        for row in judgment_rows:
+            media_seen[row["media_sent"]] = media_seen.get(row["media_sent"], 0) + 1
+        missing_media = sum(1 for r in judgment_rows if any("judged text-only" in n for n in r["notes"]))
+        if missing_media:
+            self.messages.append(f"{cfg.name}: {missing_media} style judgments were made text-only because the "
+                                 "media file was not found (pass --media-dir, or --judge-media always to make it an error)")
+        result = scorer.aggregate(scores, list(cfg.dimensions.values()))
+        return {"task_version": cfg.version, "task_file_hash": task.file_hash, "modality": cfg.modality,
+                "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge.spec,
+                "judge_is_approximation": judge.approximation, "prompt": template.path,
+                "prompt_hash": template.hash, "judge_media_seen": media_seen, **result}
+
+    # -- the whole run --------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        o = self.o
+        items_by_task = {t.name: load_items(t, o.data_dir, o.media_dir) for t in self.tasks}
+        all_ids = {name: {i.id for i in items} for name, items in items_by_task.items()}
+        if o.limit is not None:
+            items_by_task = {n: items[:o.limit] for n, items in items_by_task.items()}
+        system = make_system(o.model, [i for v in items_by_task.values() for i in v], all_ids)
+        for task in self.tasks:
+            spec = judge_spec_for(task, o.judge)
+            if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
+                raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it anyway")
+            self.judge_for(task)
+            self.template_for(task)
+
+        run_dir = o.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
+        manifest = self.manifest(system, "running")
+        write_json_atomic(run_dir / "manifest.json", manifest)
+        self.prediction_rows: list[dict[str, Any]] = []
+        self.judgment_rows: list[dict[str, Any]] = []
+        self.score_rows: list[dict[str, Any]] = []
+        self.judge_attempted = self.judge_failed = 0
+        summary: dict[str, Any] = {"system": system.spec, "protocol": o.protocol, "tasks": {}}
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=False) as progress:
+            for task in self.tasks:
+                summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name], progress)
+        for judge in self.judges.values():
+            close = getattr(judge, "aclose", None)
+            if close:
+                await close()
+
+        rate = self.judge_failed / self.judge_attempted if self.judge_attempted else 0.0
+        summary["judges"] = sorted({t["judge"] for t in summary["tasks"].values()})
+        summary["judge_errors"] = {"n": self.judge_failed, "of": self.judge_attempted, "rate": rate,
+                                   "max_allowed_rate": o.max_judge_error_rate}
+        exit_code = 0
+        if self.judge_failed and rate > o.max_judge_error_rate:
+            exit_code = 3
+            self.messages.append(f"{self.judge_failed} of {self.judge_attempted} judgments failed ({rate:.1%} > "
+                                 f"--max-judge-error-rate {o.max_judge_error_rate:.1%}); they are excluded from every "
+                                 "score. Re-run the same command to retry only those.")
+        from .report import summary_markdown
+
+        write_jsonl_atomic(run_dir / "predictions.jsonl", self.prediction_rows)
+        write_jsonl_atomic(run_dir / "judgments.jsonl", self.judgment_rows)
+        write_jsonl_atomic(run_dir / "scores.jsonl", self.score_rows)
+        write_json_atomic(run_dir / "summary.json", summary)
+        (run_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+        write_json_atomic(run_dir / "manifest.json", {**manifest, **self.manifest(system, "complete")})
+        self.cache.close()
+        return RunResult(run_dir, summary, exit_code, self.messages)
+
+    def manifest(self, system: System, status: str) -> dict[str, Any]:
+        o = self.o
+        return {
+            "status": status,
+            "finished_at" if status == "complete" else "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "anycapeval_version": __version__, "git_revision": _git_revision(), "versions": _versions(),
+            "system": system.spec, "protocol": o.protocol,
+            "tasks": {t.name: {"version": t.config.version, "file": t.path, "file_hash": t.file_hash,
+                               "dataset": t.config.dataset} for t in self.tasks},
+            "judges": {spec: j.settings() for spec, j in self.judges.items()},
+            "judge_media": o.judge_media,
+            "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
+            "arguments": {"command": o.command, "model": o.model, "tasks": o.tasks, "data_dir": o.data_dir,
+                          "media_dir": o.media_dir, "judge": o.judge, "judge_base_url": o.judge_base_url,
+                          "judge_key_file": o.judge_key_file, "limit": o.limit,
+                          "judge_prompts": {k: str(v) for k, v in o.judge_prompts.items()},
+                          "max_judge_error_rate": o.max_judge_error_rate},
+        }
+
+
+def _git_revision() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "openai", "pydantic", "sentence-transformers", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def run(options: RunOptions) -> RunResult:
+    return asyncio.run(Runner(options).run())

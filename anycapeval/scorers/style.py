@@ -1,0 +1,63 @@
+"""Style score: the judge's 0–4 rubric grade against the reference caption, with the caps in code.
+
+Caps (DESIGN §4): for `brief` and `detail`, a caption whose word count is outside ±30 % of the
+reference's cannot score above 1; a caption that breaks its length constraint is capped at 1. Per
+dimension: mean score. Task average: mean of dimensions (anycap_v1: mean over all items, and only the
+length cap, since the official code leaves the ±30 % rule to the prompt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..prompts import Template
+from ..text import count_words, count_words_v1, within_reference_band
+from ..types import OK, Item, Judgment, JudgeRequest, Prediction, Score
+from .aggregate import Ratio, aggregate
+from .base import ScorerBase
+
+BAND_TYPES = ("brief", "detail")
+CAP = 1
+
+
+class StyleRubricScorer(ScorerBase):
+    name = "style_rubric"
+    role = "style"
+
+    def request(self, item: Item, prediction: Prediction, template: Template) -> JudgeRequest:
+        prompt = template.render(caption_type=item.instruction_type, reference=item.reference,
+                                 output=prediction.caption, instruction=item.instruction,
+                                 length_constraint=item.length_constraint)
+        return JudgeRequest(role="style", prompt=prompt, caption=prediction.caption, reference=item.reference,
+                            instruction_type=item.instruction_type, media_path=item.media_path,
+                            modality=item.modality)
+
+    def score(self, item: Item, prediction: Prediction, judgment: Judgment | None) -> Score:
+        failed = self.unscored(item, prediction, judgment)
+        if failed:
+            return failed
+        assert judgment is not None
+        raw = int(judgment.value)
+        length_ok, constraint = self.length_check(item, prediction.caption)
+        in_band = True
+        if not self.v1 and item.instruction_type in BAND_TYPES:
+            in_band = within_reference_band(prediction.caption, item.reference)
+        capped = min(raw, CAP) if (length_ok is False or not in_band) else raw
+        words = count_words_v1(prediction.caption) if self.v1 else count_words(prediction.caption)
+        return Score(item.task, item.id, item.dimension, OK, metrics={
+            "judge_score": raw, "style_score": capped, "length_ok": length_ok, "constraint": constraint,
+            "within_reference_band": in_band, "words": words, "reference_words": count_words(item.reference),
+        })
+
+    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+        average = "micro" if self.v1 else "macro"
+        ratios = {
+            "style_score": Ratio(lambda m: m["style_score"], lambda m: 1.0, average=average),
+            "judge_score_uncapped": Ratio(lambda m: m["judge_score"], lambda m: 1.0, average=average),
+            "length_compliance": Ratio(lambda m: 1.0 if m["length_ok"] else 0.0,
+                                       lambda m: 0.0 if m["length_ok"] is None else 1.0),
+        }
+        result = aggregate(scores, dims_order, ratios)
+        result["average"]["unparsed_constraints"] = sorted(
+            {s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
+        return result

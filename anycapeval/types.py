@@ -1,0 +1,108 @@
+"""The small typed nouns that carry everything through the pipeline.
+
+Item -> (System) -> Prediction -> (Scorer) -> JudgeRequest -> (Judge) -> Judgment -> (Scorer) -> Score.
+All of them are plain frozen dataclasses so they hash, compare and serialise without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Modality = Literal["image", "video", "audio"]
+Aspect = Literal["content", "style"]
+
+OK = "ok"
+GENERATION_ERROR = "generation_error"
+JUDGE_ERROR = "judge_error"
+
+
+class AnyCapError(Exception):
+    """An error a user can fix: the message names what is wrong and where."""
+
+
+class InputError(AnyCapError):
+    """Bad input data. `where` is 'file:line' (or just the file), `field` the offending field."""
+
+    def __init__(self, where: str, field: str, message: str):
+        self.where, self.field = where, field
+        super().__init__(f"{where}: field '{field}': {message}")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark item: media + instruction + what the scorer needs."""
+
+    task: str
+    id: str
+    modality: str
+    instruction: str
+    reference: str
+    instruction_type: str  # restriction[0], e.g. "multi_class_position"
+    dimension: str  # paper abbreviation, e.g. "IPos"
+    length_constraint: str  # restriction[1], the free-text constraint sentence
+    key_points: tuple[str, ...] = ()
+    media: str | None = None  # file name as written in the data
+    media_path: Path | None = None  # resolved path, None when the file is absent
+    source: str = ""  # "file:line" the item came from
+
+
+@dataclass(frozen=True)
+class Prediction:
+    task: str
+    item_id: str
+    system: str
+    caption: str
+    status: str = OK  # OK | GENERATION_ERROR
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """What a judge is asked. `prompt` is the rendered template; the structured fields let
+    judges that do not read prompts (offline, fake) work from the same request."""
+
+    role: str  # "content" | "style"
+    prompt: str
+    caption: str
+    key_points: tuple[str, ...] = ()
+    reference: str = ""
+    instruction_type: str = ""
+    media_path: Path | None = None
+    modality: str = ""
+
+
+@dataclass
+class Judgment:
+    status: str  # OK | JUDGE_ERROR
+    judge: str  # judge spec incl. snapshot
+    raw: str = ""  # the judge's raw answer text (last attempt)
+    value: Any = None  # content: list[int] (one 0/1 per key point); style: int 0..4
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    attempts: int = 1
+    media_sent: str = "none"  # what the judge saw besides text: none | image | video_frames:N | audio
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Score:
+    """Per-item score. `metrics` holds the numbers the scorer aggregates; `status` says whether
+    it counts (OK) or is excluded (JUDGE_ERROR / GENERATION_ERROR)."""
+
+    task: str
+    item_id: str
+    dimension: str
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
