@@ -181,7 +181,8 @@ class Runner:
             self.score_rows.append({**score.to_dict(), **provenance})
             self.prediction_rows.append({**pred.to_dict(), "task_version": cfg.version})
             if judgment is not None:
-                row = {"task": cfg.name, "item_id": item.id, "role": cfg.judge.role, **judgment.to_dict(),
+                row = {"task": cfg.name, "item_id": item.id, "item_source": item.source, "role": cfg.judge.role,
+                       **judgment.to_dict(),
                        "prompt_hash": template.hash, "cache_key": key_of.get(item.id)}
                 if item.media and judgment.status == OK and cfg.judge.role == "style" and judgment.media_sent == "none" \
                         and judge.supports_media and self.o.judge_media == "auto":

@@ -7,6 +7,7 @@ the plain mean of the dimensions' values ("macro") or the same ratio over all it
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,8 +82,8 @@ def aggregate(scores: Sequence[Score], dims_order: Sequence[str], ratios: dict[s
             continue
         values = np.array([point[d][j] for d in dim_names]) if dim_names else np.array([np.nan])
         rep_matrix = np.stack([reps[d][:, j] for d in dim_names], axis=1) if dim_names else None
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates: no value, not an error
             value = float(np.nanmean(values)) if np.isfinite(values).any() else None
             rep = np.nanmean(rep_matrix, axis=1) if rep_matrix is not None else None
         average[name] = metric(value, rep)
