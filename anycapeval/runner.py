@@ -214,11 +214,12 @@ class Runner:
         all_ids = {name: {i.id for i in items} for name, items in items_by_task.items()}
         if o.limit is not None:
             items_by_task = {n: items[:o.limit] for n, items in items_by_task.items()}
-        system = make_system(o.model, [i for v in items_by_task.values() for i in v], all_ids)
         for task in self.tasks:
             spec = judge_spec_for(task, o.judge)
             if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
                 raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it anyway")
+        system = make_system(o.model, [i for v in items_by_task.values() for i in v], all_ids)
+        for task in self.tasks:
             self.judge_for(task)
             self.template_for(task)
 
@@ -269,7 +270,7 @@ class Runner:
             "system": system.spec, "protocol": o.protocol,
             "tasks": {t.name: {"version": t.config.version, "file": t.path, "file_hash": t.file_hash,
                                "dataset": t.config.dataset} for t in self.tasks},
-            "judges": {spec: j.settings() for spec, j in self.judges.items()},
+            "judges": {j.spec: j.settings() for j in self.judges.values()},
             "judge_media": o.judge_media,
             "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
             "arguments": {"command": o.command, "model": o.model, "tasks": o.tasks, "data_dir": o.data_dir,
