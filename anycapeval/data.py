@@ -121,8 +121,9 @@ def _parse_record(task: Task, record: dict[str, Any], where: str) -> dict[str, A
     if restriction[0] not in cfg.dimensions:
         raise InputError(where, "restriction", f"instruction type '{restriction[0]}' is not one of this "
                          f"task's types ({', '.join(cfg.dimensions)})")
-    return {"id": item_id, "media": media, "instruction": turns["human"].replace("<image>", "").strip(),
-            "reference": turns["gpt"], "type": restriction[0], "constraint": restriction[1],
+    instruction, reference = str(turns["human"]), str(turns["gpt"])
+    return {"id": item_id, "media": media, "instruction": instruction.replace("<image>", "").strip(),
+            "reference": reference, "type": restriction[0], "constraint": restriction[1],
             "key_point": record.get("key_point")}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .scorers import get_scorer
 from .stats import N_RESAMPLES, SEED
 from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
 from .systems import System, make_system
-from .types import JUDGE_ERROR, OK, AnyCapError, Item, Judgment, JudgeRequest, Prediction
+from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
 
 console = Console(stderr=True)
 
@@ -103,16 +103,13 @@ class Runner:
             progress.advance(bar)
         return out
 
-    def prepare(self, task: Task, judge: Judge, item: Item, request: JudgeRequest) -> tuple[JudgeRequest, str | None]:
-        """Apply --judge-media; returns the request to send and an error when the item cannot be judged."""
-        mode = self.o.judge_media
-        if request.role != "style" or not judge.supports_media or mode == "never":
-            return JudgeRequest(**{**request.__dict__, "media_path": None}), None
-        if request.media_path is None:
-            if mode == "always":
-                return request, f"media file {item.media!r} not found (--judge-media always)"
-            return request, None
-        return request, None
+    def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest) -> tuple[JudgeRequest, str]:
+        """--judge-media: the request to send, and an error when the item cannot be judged as asked."""
+        if request.role != "style" or not judge.supports_media or self.o.judge_media == "never":
+            return replace(request, media_path=None), ""
+        if request.media_path is None and self.o.judge_media == "always":
+            return request, f"media file {item.media!r} not found (--judge-media always)"
+        return request, ""
 
     async def judge_all(self, judge: Judge, keyed: list[tuple[str, JudgeRequest]], progress: Progress,
                         label: str) -> dict[str, Judgment]:
@@ -158,13 +155,17 @@ class Runner:
         keyed: list[tuple[str, JudgeRequest]] = []
         key_of: dict[str, str] = {}
         pre_errors: dict[str, Judgment] = {}
+        text_only: set[str] = set()  # style items judged without their (missing) media
         for item, pred in zip(items, predictions):
             if pred.status != OK or scorer.skip_reason(item, pred):
                 continue
-            request, error = self.prepare(task, judge, item, scorer.request(item, pred, template))
+            request, error = self.apply_media_policy(judge, item, scorer.request(item, pred, template))
             if error:
                 pre_errors[item.id] = Judgment(JUDGE_ERROR, judge.spec, error=error, attempts=0)
                 continue
+            if request.role == "style" and judge.supports_media and self.o.judge_media == "auto" \
+                    and request.media_path is None:
+                text_only.add(item.id)
             media = media_hash(request.media_path) if request.media_path else None
             key = content_key("judgment", judge.identity, request.role, request.prompt, media)
             keyed.append((key, request))
@@ -182,13 +183,10 @@ class Runner:
             self.prediction_rows.append({**pred.to_dict(), "task_version": cfg.version})
             if judgment is not None:
                 row = {"task": cfg.name, "item_id": item.id, "item_source": item.source, "role": cfg.judge.role,
-                       **judgment.to_dict(),
-                       "prompt_hash": template.hash, "cache_key": key_of.get(item.id)}
-                if item.media and judgment.status == OK and cfg.judge.role == "style" and judgment.media_sent == "none" \
-                        and judge.supports_media and self.o.judge_media == "auto":
+                       **judgment.to_dict(), "prompt_hash": template.hash, "cache_key": key_of.get(item.id)}
+                if item.id in text_only:
                     row["notes"] = [*row["notes"], f"media {item.media!r} not found: judged text-only"]
                 judgment_rows.append(row)
-            if judgment is not None:
                 self.judge_attempted += 1
                 self.judge_failed += judgment.status == JUDGE_ERROR
         self.judgment_rows.extend(judgment_rows)
@@ -196,10 +194,9 @@ class Runner:
         media_seen: dict[str, int] = {}
         for row in judgment_rows:
             media_seen[row["media_sent"]] = media_seen.get(row["media_sent"], 0) + 1
-        missing_media = sum(1 for r in judgment_rows if any("judged text-only" in n for n in r["notes"]))
-        if missing_media:
-            self.messages.append(f"{cfg.name}: {missing_media} style judgments were made text-only because the "
-                                 "media file was not found (pass --media-dir, or --judge-media always to make it an error)")
+        if text_only:
+            self.messages.append(f"{cfg.name}: {len(text_only)} style judgments were made text-only because the media "
+                                 "file was not found (pass --media-dir, or --judge-media always to make it an error)")
         result = scorer.aggregate(scores, list(cfg.dimensions.values()))
         return {"task_version": cfg.version, "task_file_hash": task.file_hash, "modality": cfg.modality,
                 "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge.spec,

@@ -133,10 +133,10 @@ def parse_length_constraint(text: str) -> LengthConstraint:
             if low > high:
                 raise ConstraintParseError(f"empty range {low}..{high} in {text!r}")
             return LengthConstraint(unit, low, high, text)
-    for phrase, rule in _BOUND:
+    for phrase, bound in _BOUND:
         m = re.search(rf"\b{phrase}\s+{_NUM}\s+{u}\b", s)
         if m:
-            low, high = rule(_to_int(m.group(1)))
+            low, high = bound(_to_int(m.group(1)))
             return LengthConstraint(unit, low, high, text)
     # A bare count ("one sentence", "be 15 words") means exactly that many; two bare counts are ambiguous.
     bare = re.findall(rf"\b{_NUM}\s+{u}\b", s)

@@ -30,7 +30,7 @@ def test_demo_run_with_offline_judge_prints_tables(tmp_path, isolated_cache):
         assert task["judge_is_approximation"] is True
         assert task["average"]["n"] == 8 and task["average"]["n_judge_error"] == 0
         for dim in task["dimensions"].values():
-            for key, value in dim.items():
+            for value in dim.values():
                 if isinstance(value, dict):
                     assert value["value"] is not None and value["ci"][0] <= value["value"] <= value["ci"][1]
     assert summary["tasks"]["demo_image_style"]["dimensions"]["Brf"]["style_score"]["value"] == 3.0

@@ -6,9 +6,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from conftest import REPO, cli_env, judge_answer
+from conftest import cli_env, judge_answer
 from loopback_server import LoopbackServer, Reply, Script
 
 from anycapeval.runner import RunOptions, run

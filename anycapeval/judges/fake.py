@@ -38,7 +38,8 @@ class FakeJudge:
             return Judgment(JUDGE_ERROR, self.spec, error="fake judge: configured to fail")
         hit = int(self.mode == "perfect")
         if request.role == "content":
-            raw = json.dumps({"decisions": [{"key_point": i, "score": hit} for i in range(1, len(request.key_points) + 1)]})
+            decisions = [{"key_point": i, "score": hit} for i in range(1, len(request.key_points) + 1)]
+            raw = json.dumps({"decisions": decisions})
         else:
             raw = json.dumps({"score": 3 * hit, "reason": "fake"})
         return Judgment(OK, self.spec, raw=raw, value=parse_answer(request.role, raw, len(request.key_points)))

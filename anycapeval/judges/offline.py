@@ -99,7 +99,7 @@ class OfflineJudge:
                 clauses = np.stack([vec[c] for c in caption_clauses(r.caption)])
                 details = [key_point_detail(k) for k in r.key_points]
                 best = [float((clauses @ vec[d]).max()) for d in details]
-                answer = {"decisions": [{"key_point": i, "score": int(s >= CONTENT_THRESHOLD),
+                answer: dict[str, object] = {"decisions": [{"key_point": i, "score": int(s >= CONTENT_THRESHOLD),
                                          "reason": f"max clause cosine {s:.3f}"} for i, s in enumerate(best, 1)]}
             else:
                 sim = float(vec[r.caption] @ vec[r.reference])

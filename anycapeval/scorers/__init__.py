@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from .base import ScorerBase
 from .kpd import KPDScorer
 from .style import StyleRubricScorer
 
 PROTOCOLS = ("default", "anycap_v1")
-SCORERS = {"kpd": KPDScorer, "style_rubric": StyleRubricScorer}
+SCORERS: dict[str, type[ScorerBase]] = {"kpd": KPDScorer, "style_rubric": StyleRubricScorer}
 
 
-def get_scorer(name: str, protocol: str = "default", modality: str = "") -> KPDScorer | StyleRubricScorer:
+def get_scorer(name: str, protocol: str = "default", modality: str = "") -> ScorerBase:
     return SCORERS[name](protocol, modality)

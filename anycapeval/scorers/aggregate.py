@@ -59,14 +59,14 @@ def aggregate(scores: Sequence[Score], dims_order: Sequence[str], ratios: dict[s
     by_dim = {d: rows for d, rows in by_dim.items() if rows}
     ok_rows = {d: [s for s in rows if s.status == OK] for d, rows in by_dim.items()}
 
-    groups = {d: _columns(rows, ratios) for d, rows in ok_rows.items()}
+    groups: dict[str, Sequence[np.ndarray]] = {d: _columns(rows, ratios) for d, rows in ok_rows.items()}
     pooled = [s for rows in ok_rows.values() for s in rows]
     groups["__micro__"] = _columns(pooled, ratios)
     reps = bootstrap_groups(groups, lambda sums: _ratio_values(sums[:, :-1], ratios))
 
     dimensions: dict[str, Any] = {}
     point: dict[str, np.ndarray] = {}
-    for d, rows in ok_rows.items():
+    for d in ok_rows:
         sums = np.array([c.sum() for c in groups[d]])
         point[d] = _ratio_values(sums, ratios)
         entry: dict[str, Any] = {name: metric(point[d][j], reps[d][:, j]) for j, name in enumerate(ratios)}

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..prompts import Template
 from ..text import ConstraintParseError, LengthConstraint, parse_length_constraint
-from ..types import GENERATION_ERROR, JUDGE_ERROR, OK, Item, Judgment, JudgeRequest, Prediction, Score
+from ..types import GENERATION_ERROR, JUDGE_ERROR, OK, Item, JudgeRequest, Judgment, Prediction, Score
 
 SKIPPED = "skipped"
 

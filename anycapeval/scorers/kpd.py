@@ -11,7 +11,7 @@ from typing import Any
 
 from ..prompts import Template, format_key_points
 from ..text import count_words, count_words_v1
-from ..types import OK, Item, Judgment, JudgeRequest, Prediction, Score
+from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio, aggregate
 from .base import ScorerBase
 
@@ -72,6 +72,7 @@ class KPDScorer(ScorerBase):
             result["average"]["keypoint_recall"] = result["average"].pop("overall_recall")
             for entry in result["dimensions"].values():
                 entry.pop("overall_recall")
-        unparsed = sorted({s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
+        unparsed = sorted({s.metrics["constraint"] for s in scores
+                           if s.status == OK and s.metrics["length_ok"] is None})
         result["average"]["unparsed_constraints"] = unparsed
         return result

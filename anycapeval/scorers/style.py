@@ -12,7 +12,7 @@ from typing import Any
 
 from ..prompts import Template
 from ..text import count_words, count_words_v1, within_reference_band
-from ..types import OK, Item, Judgment, JudgeRequest, Prediction, Score
+from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio, aggregate
 from .base import ScorerBase
 
