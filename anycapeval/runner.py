@@ -171,6 +171,7 @@ class Runner:
             keyed.append((key, request))
             key_of[item.id] = key
         judged = await self.judge_all(judge, keyed, progress, cfg.name)
+        del keyed  # the rendered prompts are the bulk of a large task's memory
 
         scores, judgment_rows = [], []
         for item, pred in zip(items, predictions):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # English words: letters with inner apostrophes or hyphens ("don't", "black-and-white").
 # CJK ideographs, kana and hangul count one word per character.
@@ -118,6 +119,7 @@ _BOUND = [
 ]
 
 
+@lru_cache(maxsize=4096)  # a benchmark has a handful of distinct sentences over thousands of items
 def parse_length_constraint(text: str) -> LengthConstraint:
     """Parse a free-text length constraint; raise ConstraintParseError if it has no clear reading."""
     s = " ".join(text.lower().replace("’", "'").split())

@@ -6,7 +6,7 @@ All of them are plain frozen dataclasses so they hash, compare and serialise wit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +58,7 @@ class Prediction:
     error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)  # flat and immutable: no deep copy needed (asdict is slow at 100k items)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,10 @@ class Judgment:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = dict(self.__dict__)
+        out.update(usage=dict(self.usage), notes=list(self.notes),
+                   value=list(self.value) if isinstance(self.value, list) else self.value)
+        return out
 
 
 @dataclass
@@ -105,4 +108,4 @@ class Score:
     error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self.__dict__, "metrics": dict(self.metrics)}

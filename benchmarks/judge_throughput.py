@@ -1,8 +1,9 @@
 """Judge throughput: the bare OpenAI client against our OpenAIJudge, on the loopback server.
 
-Everything runs in one process and one event loop, against one `tests/loopback_server.py`
-instance (a real HTTP/1.1 server on 127.0.0.1 in a background thread) that waits `--latency-ms`
-per request and answers with a valid content-judge JSON. Phases, each with a fresh client:
+All clients run in one process and one event loop, against one `tests/loopback_server.py`
+instance (a real HTTP/1.1 server on 127.0.0.1 in a background thread of the same process, or with
+`--server process` in a child process) that waits `--latency-ms` per request and answers with a
+valid content-judge JSON. Phases, each with a fresh client, after an untimed warm-up:
 
   bare    `openai.AsyncOpenAI(max_retries=0)`, N chat completions, a Semaphore(concurrency) + gather;
           the request body is byte-for-byte what OpenAIJudge sends (same prompt, same options).
@@ -11,8 +12,9 @@ per request and answers with a valid content-judge JSON. Phases, each with a fre
   runner  `Runner.judge_all` (the real code path: make_judge, content keys, the SQLite cache in a
           temp folder, a disabled progress bar); every prompt is unique so nothing is a cache hit.
 
-Reported: items/s, CPU ms per item (this process: client + server thread), the server's
-max_in_flight, and ours/bare. Target: runner >= 80 % of bare at 200 ms latency and 64 in flight.
+Reported: items/s, CPU ms per item (this process: the client, plus the server when it is a thread),
+the server's max_in_flight, and ours/bare (the median of --repeat rounds). Target: runner >= 80 % of
+bare at 200 ms latency and 64 in flight; exit status 1 when it is missed or any request failed.
 
     python benchmarks/judge_throughput.py --latency-ms 200 --concurrency 64 --items 2000 --repeat 3
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import platform
 import statistics
 import sys
@@ -48,6 +51,56 @@ MODEL = "loopback-judge"
 KEY_POINTS = ("a", "b")
 ANSWER = json.dumps({"decisions": [{"key_point": 1, "score": 1}, {"key_point": 2, "score": 0}]})
 TARGET_RATIO = 0.80
+
+
+def _serve(conn: Any, latency_s: float, lifetime_s: float) -> None:
+    """Child process: one LoopbackServer, driven over a pipe (port, reset, stats, stop)."""
+    with LoopbackServer(lambda body: ANSWER, latency_s=latency_s, max_lifetime_s=lifetime_s) as srv:
+        conn.send(srv.port)
+        while True:
+            command = conn.recv()
+            if command == "reset":
+                srv.reset_stats()
+                conn.send(None)
+            elif command == "stats":
+                conn.send((srv.request_count, srv.max_in_flight))
+            else:
+                break
+
+
+class ServerProcess:
+    """The same server in a child process (its own GIL and core), with the stats LoopbackServer has."""
+
+    def __init__(self, latency_s: float, lifetime_s: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve, args=(child_conn, latency_s, lifetime_s), daemon=True)
+        self.latency_s, self.lifetime_s = latency_s, lifetime_s
+
+    def __enter__(self) -> ServerProcess:
+        self.proc.start()
+        self.port = self.conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("stop")
+        self.proc.join(10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def reset_stats(self) -> None:
+        self.conn.send("reset")
+        self.conn.recv()
+
+    def _stats(self) -> tuple[int, int]:
+        self.conn.send("stats")
+        return self.conn.recv()  # type: ignore[no-any-return]
+
+    request_count = property(lambda self: self._stats()[0])
+    max_in_flight = property(lambda self: self._stats()[1])
 
 
 def make_requests(n: int, tag: str) -> list[JudgeRequest]:
@@ -117,7 +170,7 @@ async def run_runner(base_url: str, requests: list[JudgeRequest], concurrency: i
     return sum(j.status == OK for j in results.values())
 
 
-async def timed(phase: str, srv: LoopbackServer, coro: Any, n: int) -> dict[str, Any]:
+async def timed(phase: str, srv: Any, coro: Any, n: int) -> dict[str, Any]:
     srv.reset_stats()
     cpu0, t0 = time.process_time(), time.perf_counter()
     ok = await coro
@@ -127,7 +180,7 @@ async def timed(phase: str, srv: LoopbackServer, coro: Any, n: int) -> dict[str,
             "max_in_flight": srv.max_in_flight}
 
 
-async def main_async(args: argparse.Namespace, srv: LoopbackServer, tmp: Path) -> list[dict[str, Any]]:
+async def main_async(args: argparse.Namespace, srv: Any, tmp: Path) -> list[dict[str, Any]]:
     url, c = srv.base_url, args.concurrency
     # Warm-up (untimed): lazy imports in openai/httpx2 and the first pydantic model builds.
     await run_bare(url, make_requests(c, "warm-bare"), c)
@@ -171,18 +224,22 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (both clients)")
     parser.add_argument("--items", type=int, default=2000, help="requests per phase")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of (bare, judge, runner); medians reported")
+    parser.add_argument("--server", choices=("thread", "process"), default="thread",
+                        help="loopback server in a thread of this process (default) or in a child process")
     parser.add_argument("--json-out", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
 
     ideal = args.concurrency / (args.latency_ms / 1000) if args.latency_ms > 0 else float("inf")
     lifetime = 600 + 3 * args.repeat * args.items / min(ideal, 50)  # bounded, but never mid-run
-    with tempfile.TemporaryDirectory(prefix="anycap-bench-") as tmp, \
-            LoopbackServer(lambda body: ANSWER, latency_s=args.latency_ms / 1000, max_lifetime_s=lifetime) as srv:
+    latency_s = args.latency_ms / 1000
+    server = (LoopbackServer(lambda body: ANSWER, latency_s=latency_s, max_lifetime_s=lifetime)
+              if args.server == "thread" else ServerProcess(latency_s, lifetime))
+    with tempfile.TemporaryDirectory(prefix="anycap-bench-") as tmp, server as srv:
         rows = asyncio.run(main_async(args, srv, Path(tmp)))
     summary = summarise(rows)
 
     print(f"\njudge throughput: latency {args.latency_ms:g} ms, concurrency {args.concurrency}, "
-          f"{args.items} items x {args.repeat} repeat(s); ideal {ideal:.1f} items/s")
+          f"{args.items} items x {args.repeat} repeat(s), server in a {args.server}; ideal {ideal:.1f} items/s")
     print(f"{'phase':<8}{'items/s (median)':>18}{'best':>10}{'vs bare':>9}{'cpu ms/item':>13}"
           f"{'max_in_flight':>15}{'ok':>12}")
     for phase, s in summary.items():

@@ -137,7 +137,7 @@ def child(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=100_000, help="items in the synthetic task")
     parser.add_argument("--json-out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it, instead of a temp one")
     parser.add_argument("--profile", action="store_true", help="run each pass under cProfile (slower); "

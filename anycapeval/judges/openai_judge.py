@@ -138,7 +138,7 @@ class OpenAIJudge:
                     retry_after = None
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
-            except Exception as exc:  # a malformed HTTP body and the like: still the judge's failure
+            except (openai.APIError, ValueError) as exc:  # e.g. a malformed HTTP body: the judge's failure
                 error = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_attempts:
                 delay = retry_after if retry_after is not None else self.retry_base_s * 2 ** (attempt - 1)
