@@ -80,6 +80,10 @@ class Runner:
         self.cache = Cache(options.cache_path or default_cache_path())
         self.judges: dict[str, Judge] = {}
         self.messages: list[str] = []
+        self.prediction_rows: list[dict[str, Any]] = []
+        self.judgment_rows: list[dict[str, Any]] = []
+        self.score_rows: list[dict[str, Any]] = []
+        self.judge_attempted = self.judge_failed = 0
 
     def judge_for(self, task: Task) -> Judge:
         spec = judge_spec_for(task, self.o.judge) or "offline"
@@ -224,10 +228,6 @@ class Runner:
         run_dir = o.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
         manifest = self.manifest(system, "running")
         write_json_atomic(run_dir / "manifest.json", manifest)
-        self.prediction_rows: list[dict[str, Any]] = []
-        self.judgment_rows: list[dict[str, Any]] = []
-        self.score_rows: list[dict[str, Any]] = []
-        self.judge_attempted = self.judge_failed = 0
         summary: dict[str, Any] = {"system": system.spec, "protocol": o.protocol, "tasks": {}}
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=False) as progress:

@@ -47,12 +47,11 @@ def bootstrap_groups(
     seed: int = SEED,
 ) -> dict[str, np.ndarray]:
     """For each group, `statistic(sums)` over bootstrap replicates, where `sums` has shape
-    (n_resamples, k) with the resampled column sums and a last column with the row count."""
+    (n_resamples, k): the resampled sums of the group's k columns."""
     rng = np.random.default_rng(seed)
     out = {}
     for name, columns in groups.items():
-        n = len(columns[0]) if columns else 0
-        sums = resampled_sums([*columns, np.ones(n)], rng, n_resamples)
+        sums = resampled_sums(columns, rng, n_resamples)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[name] = statistic(sums)
     return out

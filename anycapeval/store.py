@@ -45,12 +45,6 @@ class Cache:
         self.db.execute("INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)",
                         (key, kind, json.dumps(value, ensure_ascii=False)))
 
-    def put_many(self, kind: str, rows: Iterable[tuple[str, Any]]) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)",
-                                ((k, kind, json.dumps(v, ensure_ascii=False)) for k, v in rows))
-
     def close(self) -> None:
         self.db.close()
 

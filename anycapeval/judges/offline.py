@@ -87,17 +87,19 @@ class OfflineJudge:
 
     def _decide(self, requests: list[JudgeRequest]) -> list[Judgment]:
         texts: list[str] = []
+        parts: list[tuple[list[str], list[str]]] = []  # (key-point details, caption clauses) per request
         for r in requests:
             if r.role == "content":
-                texts += [key_point_detail(k) for k in r.key_points] + caption_clauses(r.caption)
+                parts.append(([key_point_detail(k) for k in r.key_points], caption_clauses(r.caption)))
+                texts += parts[-1][0] + parts[-1][1]
             else:
+                parts.append(([], []))
                 texts += [r.caption, r.reference]
         vec = self.encode(texts)
         out = []
-        for r in requests:
+        for r, (details, clause_texts) in zip(requests, parts):
             if r.role == "content":
-                clauses = np.stack([vec[c] for c in caption_clauses(r.caption)])
-                details = [key_point_detail(k) for k in r.key_points]
+                clauses = np.stack([vec[c] for c in clause_texts])
                 best = [float((clauses @ vec[d]).max()) for d in details]
                 answer: dict[str, object] = {"decisions": [{"key_point": i, "score": int(s >= CONTENT_THRESHOLD),
                                          "reason": f"max clause cosine {s:.3f}"} for i, s in enumerate(best, 1)]}

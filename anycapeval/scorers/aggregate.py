@@ -62,7 +62,7 @@ def aggregate(scores: Sequence[Score], dims_order: Sequence[str], ratios: dict[s
     groups: dict[str, Sequence[np.ndarray]] = {d: _columns(rows, ratios) for d, rows in ok_rows.items()}
     pooled = [s for rows in ok_rows.values() for s in rows]
     groups["__micro__"] = _columns(pooled, ratios)
-    reps = bootstrap_groups(groups, lambda sums: _ratio_values(sums[:, :-1], ratios))
+    reps = bootstrap_groups(groups, lambda sums: _ratio_values(sums, ratios))
 
     dimensions: dict[str, Any] = {}
     point: dict[str, np.ndarray] = {}

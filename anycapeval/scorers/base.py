@@ -7,8 +7,17 @@ from typing import Any
 from ..prompts import Template
 from ..text import ConstraintParseError, LengthConstraint, parse_length_constraint
 from ..types import GENERATION_ERROR, JUDGE_ERROR, OK, Item, JudgeRequest, Judgment, Prediction, Score
+from .aggregate import Ratio
 
 SKIPPED = "skipped"
+
+# Share of items meeting their length constraint; items whose constraint could not be read
+# (length_ok None) count in neither numerator nor denominator.
+LENGTH_COMPLIANCE = Ratio(lambda m: 1.0 if m["length_ok"] else 0.0, lambda m: 0.0 if m["length_ok"] is None else 1.0)
+
+
+def unparsed_constraints(scores: list[Score]) -> list[str]:
+    return sorted({s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
 
 
 class ScorerBase:

@@ -13,7 +13,7 @@ from ..prompts import Template, format_key_points
 from ..text import count_words, count_words_v1
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio, aggregate
-from .base import ScorerBase
+from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
 
 
 class KPDScorer(ScorerBase):
@@ -51,16 +51,10 @@ class KPDScorer(ScorerBase):
         })
 
     def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        def compliant(m: dict[str, Any]) -> float:
-            return 1.0 if m["length_ok"] else 0.0
-
-        def readable(m: dict[str, Any]) -> float:
-            return 0.0 if m["length_ok"] is None else 1.0
-
         ratios = {
             "kpd": Ratio(lambda m: m["matched_after_penalty"], lambda m: m["words"], scale=100.0),
             "keypoint_recall": Ratio(lambda m: m["matched_after_penalty"], lambda m: m["key_points"]),
-            "length_compliance": Ratio(compliant, readable),
+            "length_compliance": LENGTH_COMPLIANCE,
         }
         if self.v1:
             # The official overall recall pools all items and, for image and audio, ignores the
@@ -72,7 +66,5 @@ class KPDScorer(ScorerBase):
             result["average"]["keypoint_recall"] = result["average"].pop("overall_recall")
             for entry in result["dimensions"].values():
                 entry.pop("overall_recall")
-        unparsed = sorted({s.metrics["constraint"] for s in scores
-                           if s.status == OK and s.metrics["length_ok"] is None})
-        result["average"]["unparsed_constraints"] = unparsed
+        result["average"]["unparsed_constraints"] = unparsed_constraints(scores)
         return result

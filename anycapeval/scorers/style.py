@@ -14,7 +14,7 @@ from ..prompts import Template
 from ..text import count_words, count_words_v1, within_reference_band
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio, aggregate
-from .base import ScorerBase
+from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
 
 BAND_TYPES = ("brief", "detail")
 CAP = 1
@@ -54,10 +54,8 @@ class StyleRubricScorer(ScorerBase):
         ratios = {
             "style_score": Ratio(lambda m: m["style_score"], lambda m: 1.0, average=average),
             "judge_score_uncapped": Ratio(lambda m: m["judge_score"], lambda m: 1.0, average=average),
-            "length_compliance": Ratio(lambda m: 1.0 if m["length_ok"] else 0.0,
-                                       lambda m: 0.0 if m["length_ok"] is None else 1.0),
+            "length_compliance": LENGTH_COMPLIANCE,
         }
         result = aggregate(scores, dims_order, ratios)
-        result["average"]["unparsed_constraints"] = sorted(
-            {s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
+        result["average"]["unparsed_constraints"] = unparsed_constraints(scores)
         return result
