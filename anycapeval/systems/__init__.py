@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from .data import read_jsonl
-from .types import GENERATION_ERROR, OK, AnyCapError, InputError, Item, Prediction
+from ..data import read_jsonl
+from ..types import GENERATION_ERROR, OK, AnyCapError, InputError, Item, Prediction
 
 CAPTION_FIELDS = ("caption", "model_response_content", "model_response_style", "model_response")
 

@@ -1,0 +1,1 @@
+"""Studies of metrics and judges: correlation with human ratings, judge checks."""
