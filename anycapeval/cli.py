@@ -138,11 +138,12 @@ def cmd_tasks() -> int:
     from .registry import all_tasks, groups
 
     table = Table(title="tasks")
-    for col in ("task", "version", "modality", "aspect", "scorer", "judge snapshot", "dimensions", "groups"):
+    for col in ("task", "version", "modality", "aspect", "scorer", "judge snapshots", "dimensions", "groups"):
         table.add_column(col)
     for name, task in all_tasks().items():
         c = task.config
-        table.add_row(name, c.version, c.modality, c.aspect, c.scorer, c.judge.snapshot,
+        judges = ", ".join(f"{j.role}: {j.snapshot}" for j in c.judges) or "none"
+        table.add_row(name, c.version, c.modality, c.aspect, c.scorer, judges,
                       " ".join(c.dimensions.values()), ", ".join(c.groups))
     out.print(table)
     for group, names in groups().items():

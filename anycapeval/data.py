@@ -127,8 +127,19 @@ def _parse_record(task: Task, record: dict[str, Any], where: str) -> dict[str, A
             "key_point": record.get("key_point")}
 
 
+ANYCAPEVAL_DATASETS = ("anycapeval", "demo")
+
+
 def load_items(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None) -> list[Item]:
     cfg = task.config
+    if cfg.dataset not in ANYCAPEVAL_DATASETS:  # another benchmark: its scorer module reads its files
+        from .scorers import SCORERS
+
+        loaded = SCORERS[cfg.scorer].load_items(task, None if data_dir is None else str(data_dir),
+                                                None if media_dir is None else str(media_dir))
+        if not loaded:
+            raise AnyCapError(f"task {cfg.name}: no items")
+        return loaded
     if cfg.dataset == "demo":
         root, media_root = demo_data_root(), demo_root()
     else:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from .types import AnyCapError
 
-PLACEHOLDERS = ("key_points", "answer", "caption_type", "reference", "output", "instruction", "length_constraint")
-REQUIRED = {"content": ("key_points", "answer"), "style": ("caption_type", "reference", "output")}
-_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+# {name} with a lower-case identifier; JSON examples in a template ({"score": 3}) never match.
+_PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class Template:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
     def render(self, **fields: str) -> str:
+        """Substitute the given fields; any other {name} is left as written."""
         return _PLACEHOLDER_RE.sub(lambda m: fields.get(m.group(1), m.group(0)), self.text)
 
 
@@ -38,24 +38,31 @@ def load_template(role: str, path: Path) -> Template:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AnyCapError(f"cannot read judge prompt {path}: {exc.strerror}") from None
-    missing = [p for p in REQUIRED[role] if "{" + p + "}" not in text]
+    from .judges.roles import get_role
+
+    required = get_role(role).placeholders
+    missing = [p for p in required if "{" + p + "}" not in text]
     if missing:
         raise AnyCapError(
             f"{path}: a {role} judge prompt needs the placeholders "
-            + ", ".join("{" + p + "}" for p in REQUIRED[role]) + f"; missing {', '.join(missing)}"
+            + ", ".join("{" + p + "}" for p in required) + f"; missing {', '.join(missing)}"
         )
     return Template(role, text, str(path))
 
 
 def parse_prompt_overrides(values: list[str] | None) -> dict[str, Path]:
     """`--judge-prompt [ROLE=]FILE`, repeatable; a bare FILE applies to every role."""
+    from .judges.roles import get_role
+
     out: dict[str, Path] = {}
     for value in values or []:
         role, sep, file = value.partition("=")
-        if sep and role in REQUIRED:
+        if sep and not Path(value).exists():
+            try:
+                get_role(role)
+            except AnyCapError as exc:
+                raise AnyCapError(f"--judge-prompt {value}: {exc}") from None
             out[role] = Path(file)
-        elif sep and not Path(value).exists():
-            raise AnyCapError(f"--judge-prompt {value}: unknown role '{role}' (roles: {', '.join(REQUIRED)})")
         else:
             out["*"] = Path(value)
     return out

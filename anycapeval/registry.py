@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,9 +20,10 @@ from .types import AnyCapError
 
 class JudgeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["content", "style"]
+    role: str = Field(pattern=r"^[a-z_]+$", description="content, style, or a role a benchmark scorer registers")
     snapshot: str = Field(min_length=1)
     prompt: str = Field(min_length=1, description="template path, relative to the tasks folder")
+    media: bool | None = Field(None, description="show the judge the media (default: the role's default)")
 
 
 class TaskConfig(BaseModel):
@@ -30,16 +31,30 @@ class TaskConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     version: str
     description: str = ""
-    dataset: Literal["anycapeval", "demo"]
+    # anycapeval and demo use the built-in AnyCapEval reader; any other dataset is read by its scorer
+    dataset: str = Field(pattern=r"^[a-z0-9_]+$")
     modality: Literal["image", "video", "audio"]
-    aspect: Literal["content", "style"]
-    data_file: str
+    aspect: str = ""  # content | style for AnyCapEval; free text for other benchmarks
+    data_file: str = ""
     skip_types: list[str] = []  # instruction types in data_file that belong to another task
-    scorer: Literal["kpd", "style_rubric"]
-    judge: JudgeSpec
-    dimensions: dict[str, str] = Field(min_length=1, description="instruction type -> column name, in order")
+    scorer: str = Field(pattern=r"^[a-z0-9_]+$", description="a name in anycapeval.scorers.SCORERS")
+    judge: JudgeSpec | list[JudgeSpec] | None = None  # one spec per role; None = no judge (reference metrics)
+    dimensions: dict[str, str] = Field({}, description="instruction type -> column name, in order")
     groups: list[str] = []
     expected_items: int | None = None
+    options: dict[str, Any] = {}  # scorer-specific settings (documented by each scorer)
+
+    @property
+    def judges(self) -> list[JudgeSpec]:
+        if self.judge is None:
+            return []
+        return self.judge if isinstance(self.judge, list) else [self.judge]
+
+    def judge_for_role(self, role: str) -> JudgeSpec:
+        for spec in self.judges:
+            if spec.role == role:
+                return spec
+        raise AnyCapError(f"task {self.name} has no judge for role '{role}'")
 
 
 class Task(BaseModel):
@@ -58,8 +73,8 @@ def tasks_dir() -> Path:
     return Path(str(resources.files("anycapeval.tasks")))
 
 
-def prompt_path(task: Task) -> Path:
-    return tasks_dir() / task.config.judge.prompt
+def prompt_path(task: Task, role: str) -> Path:
+    return tasks_dir() / task.config.judge_for_role(role).prompt
 
 
 def load_task_file(path: Path) -> Task:
@@ -77,6 +92,21 @@ def load_task_file(path: Path) -> Task:
             f"field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()
         )
         raise AnyCapError(f"{path}: invalid task: {problems}") from None
+    from .judges.roles import ROLES
+    from .scorers import SCORERS
+
+    if config.scorer not in SCORERS:
+        raise AnyCapError(f"{path}: field 'scorer': unknown scorer '{config.scorer}' (known: {', '.join(SCORERS)})")
+    roles = [j.role for j in config.judges]
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise AnyCapError(f"{path}: field 'judge.role': unknown role(s) {unknown} (known: {', '.join(sorted(ROLES))})")
+    expected = SCORERS[config.scorer].roles
+    if sorted(roles) != sorted(expected):
+        raise AnyCapError(f"{path}: field 'judge': scorer '{config.scorer}' needs judges for roles {list(expected)}, "
+                          f"got {roles}")
+    if len(roles) != len(set(roles)):
+        raise AnyCapError(f"{path}: field 'judge': each role may appear once, got {roles}")
     if path.stem != config.name:
         raise AnyCapError(f"{path}: field 'name': '{config.name}' must match the file name '{path.stem}'")
     return Task(config=config, path=str(path), file_hash=hashlib.sha256(text.encode()).hexdigest()[:16])

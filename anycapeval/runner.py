@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,10 +21,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import __version__
 from .data import load_items
 from .judges import Judge, make_judge
+from .judges.roles import get_role
 from .media import media_hash
 from .prompts import Template, load_template
 from .registry import Task, prompt_path, resolve_tasks
 from .scorers import get_scorer
+from .scorers.base import ScorerBase
 from .stats import N_RESAMPLES, SEED
 from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
 from .systems import System, make_system
@@ -66,10 +69,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
 
 
-def judge_spec_for(task: Task, requested: str | None) -> str | None:
-    """`--judge openai` (no model) means each task's pinned snapshot."""
+def judge_spec_for(task: Task, role: str, requested: str | None) -> str | None:
+    """`--judge openai` (no model) means the task's pinned snapshot for that role."""
     if requested == "openai":
-        return f"openai:{task.config.judge.snapshot}"
+        return f"openai:{task.config.judge_for_role(role).snapshot}"
     return requested
 
 
@@ -85,16 +88,21 @@ class Runner:
         self.score_rows: list[dict[str, Any]] = []
         self.judge_attempted = self.judge_failed = 0
 
-    def judge_for(self, task: Task) -> Judge:
-        spec = judge_spec_for(task, self.o.judge) or "offline"
+    def judge_for(self, task: Task, role: str) -> Judge:
+        spec = judge_spec_for(task, role, self.o.judge) or "offline"
         if spec not in self.judges:
             self.judges[spec] = make_judge(spec, base_url=self.o.judge_base_url, key_file=self.o.judge_key_file,
                                            concurrency=self.o.judge_concurrency, **self.o.judge_options)
-        return self.judges[spec]
+        judge = self.judges[spec]
+        known = getattr(judge, "roles", None)
+        if known is not None and role not in known:
+            raise AnyCapError(f"task {task.name}: judge {spec} cannot act as the '{role}' judge (it knows "
+                              f"{', '.join(known)}); pass --judge openai for the task's pinned snapshot, or "
+                              "--judge openai:<model>")
+        return judge
 
-    def template_for(self, task: Task) -> Template:
-        role = task.config.judge.role
-        path = self.o.judge_prompts.get(role) or self.o.judge_prompts.get("*") or prompt_path(task)
+    def template_for(self, task: Task, role: str) -> Template:
+        path = self.o.judge_prompts.get(role) or self.o.judge_prompts.get("*") or prompt_path(task, role)
         return load_template(role, path)
 
     # -- stages -----------------------------------------------------------------------------------
@@ -107,9 +115,10 @@ class Runner:
             progress.advance(bar)
         return out
 
-    def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest) -> tuple[JudgeRequest, str]:
+    def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest,
+                           sees_media: bool) -> tuple[JudgeRequest, str]:
         """--judge-media: the request to send, and an error when the item cannot be judged as asked."""
-        if request.role != "style" or not judge.supports_media or self.o.judge_media == "never":
+        if not sees_media or not judge.supports_media or self.o.judge_media == "never":
             return replace(request, media_path=None), ""
         if request.media_path is None and self.o.judge_media == "always":
             return request, f"media file {item.media!r} not found (--judge-media always)"
@@ -149,64 +158,101 @@ class Runner:
         await asyncio.gather(*(worker() for _ in range(min(self.o.judge_concurrency, len(todo)) or 1)))
         return results
 
+    async def judge_rounds(self, task: Task, scorer: ScorerBase, judges: dict[str, Judge],
+                           templates: dict[str, Template], items: list[Item], predictions: list[Prediction],
+                           progress: Progress) -> tuple[dict[str, list[Judgment]], list[dict[str, Any]]]:
+        """Ask the scorer for requests round by round until no item needs more; an item whose
+        judgment failed gets no further requests. Returns the judgments per item id and their rows."""
+        cfg = task.config
+        sees_media = {}
+        for role in scorer.roles:
+            setting = cfg.judge_for_role(role).media
+            sees_media[role] = get_role(role).sees_media if setting is None else setting
+        judgments: dict[str, list[Judgment]] = {item.id: [] for item in items}
+        rows: list[dict[str, Any]] = []
+        active = [(i, p) for i, p in zip(items, predictions) if p.status == OK and not scorer.skip_reason(i, p)]
+        round_no = 0
+        while active and scorer.roles:
+            planned: list[tuple[Item, JudgeRequest, str, str]] = []  # item, request, cache key ('' = pre-failed), note
+            pre_errors: dict[int, Judgment] = {}
+            for item, pred in active:
+                for request in scorer.requests(item, pred, templates, judgments[item.id]):
+                    judge = judges[request.role]
+                    request, error = self.apply_media_policy(judge, item, request, sees_media[request.role])
+                    if error:
+                        pre_errors[len(planned)] = Judgment(JUDGE_ERROR, judge.spec, error=error, attempts=0)
+                        planned.append((item, request, "", ""))
+                        continue
+                    note = ""
+                    if sees_media[request.role] and judge.supports_media and self.o.judge_media == "auto" \
+                            and request.media_path is None:
+                        note = f"media {item.media!r} not found: judged text-only"
+                    media = media_hash(request.media_path) if request.media_path else None
+                    key = content_key("judgment", judge.identity, request.role, request.prompt, media)
+                    planned.append((item, request, key, note))
+            if not planned:
+                break
+            label = cfg.name if round_no == 0 else f"{cfg.name} (round {round_no + 1})"
+            judged: dict[str, Judgment] = {}
+            for role, judge in judges.items():
+                keyed = [(key, req) for _, req, key, _ in planned if key and req.role == role]
+                if keyed:
+                    judged.update(await self.judge_all(judge, keyed, progress, label if len(judges) == 1
+                                                       else f"{label} {role}"))
+            failed_items: set[str] = set()
+            for n, (item, request, key, note) in enumerate(planned):
+                judgment = pre_errors.get(n) or judged[key]
+                judgments[item.id].append(judgment)
+                failed_items.update([item.id] if judgment.status != OK else [])
+                row = {"task": cfg.name, "item_id": item.id, "item_source": item.source, "role": request.role,
+                       "round": round_no, **judgment.to_dict(), "prompt_hash": templates[request.role].hash,
+                       "cache_key": key or None}
+                if note:
+                    row["notes"] = [*row["notes"], note]
+                rows.append(row)
+            active = [(i, p) for i, p in active if i.id not in failed_items]
+            round_no += 1
+        return judgments, rows
+
     async def run_task(self, task: Task, system: System, items: list[Item], progress: Progress) -> dict[str, Any]:
         cfg = task.config
-        judge = self.judge_for(task)
-        template = self.template_for(task)
-        scorer = get_scorer(cfg.scorer, self.o.protocol, cfg.modality)
+        scorer = get_scorer(cfg.scorer, self.o.protocol, cfg.modality, cfg.options)
+        judges = {role: self.judge_for(task, role) for role in scorer.roles}
+        templates = {role: self.template_for(task, role) for role in scorer.roles}
         predictions = await self.generate(system, items, progress)
+        judgments, judgment_rows = await self.judge_rounds(task, scorer, judges, templates, items, predictions,
+                                                           progress)
 
-        keyed: list[tuple[str, JudgeRequest]] = []
-        key_of: dict[str, str] = {}
-        pre_errors: dict[str, Judgment] = {}
-        text_only: set[str] = set()  # style items judged without their (missing) media
+        judge_label = ", ".join(dict.fromkeys(j.spec for j in judges.values())) or "none"
+        prompt_hash = _combined_hash({role: t.hash for role, t in templates.items()})
+        provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge_label,
+                      "prompt_hash": prompt_hash, "protocol": self.o.protocol}
+        scores = []
         for item, pred in zip(items, predictions):
-            if pred.status != OK or scorer.skip_reason(item, pred):
-                continue
-            request, error = self.apply_media_policy(judge, item, scorer.request(item, pred, template))
-            if error:
-                pre_errors[item.id] = Judgment(JUDGE_ERROR, judge.spec, error=error, attempts=0)
-                continue
-            if request.role == "style" and judge.supports_media and self.o.judge_media == "auto" \
-                    and request.media_path is None:
-                text_only.add(item.id)
-            media = media_hash(request.media_path) if request.media_path else None
-            key = content_key("judgment", judge.identity, request.role, request.prompt, media)
-            keyed.append((key, request))
-            key_of[item.id] = key
-        judged = await self.judge_all(judge, keyed, progress, cfg.name)
-        del keyed  # the rendered prompts are the bulk of a large task's memory
-
-        scores, judgment_rows = [], []
-        for item, pred in zip(items, predictions):
-            judgment = pre_errors.get(item.id) or judged.get(key_of.get(item.id, ""))
-            score = scorer.score(item, pred, judgment)
-            provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge.spec,
-                          "prompt_hash": template.hash, "protocol": self.o.protocol}
+            score = scorer.score(item, pred, judgments[item.id])
             scores.append(score)
             self.score_rows.append({**score.to_dict(), **provenance})
             self.prediction_rows.append({**pred.to_dict(), "task_version": cfg.version})
-            if judgment is not None:
-                row = {"task": cfg.name, "item_id": item.id, "item_source": item.source, "role": cfg.judge.role,
-                       **judgment.to_dict(), "prompt_hash": template.hash, "cache_key": key_of.get(item.id)}
-                if item.id in text_only:
-                    row["notes"] = [*row["notes"], f"media {item.media!r} not found: judged text-only"]
-                judgment_rows.append(row)
-                self.judge_attempted += 1
-                self.judge_failed += judgment.status == JUDGE_ERROR
         self.judgment_rows.extend(judgment_rows)
+        self.judge_attempted += len(judgment_rows)
+        self.judge_failed += sum(row["status"] == JUDGE_ERROR for row in judgment_rows)
 
         media_seen: dict[str, int] = {}
         for row in judgment_rows:
             media_seen[row["media_sent"]] = media_seen.get(row["media_sent"], 0) + 1
+        text_only = sum(1 for row in judgment_rows if any("judged text-only" in n for n in row["notes"]))
         if text_only:
-            self.messages.append(f"{cfg.name}: {len(text_only)} style judgments were made text-only because the media "
-                                 "file was not found (pass --media-dir, or --judge-media always to make it an error)")
+            self.messages.append(f"{cfg.name}: {text_only} judgments were made text-only because the media file "
+                                 "was not found (pass --media-dir, or --judge-media always to make it an error)")
         result = scorer.aggregate(scores, list(cfg.dimensions.values()))
+        single = len(templates) == 1
         return {"task_version": cfg.version, "task_file_hash": task.file_hash, "modality": cfg.modality,
-                "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge.spec,
-                "judge_is_approximation": judge.approximation, "prompt": template.path,
-                "prompt_hash": template.hash, "judge_media_seen": media_seen, **result}
+                "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge_label,
+                "judges_by_role": {role: j.spec for role, j in judges.items()},
+                "judge_is_approximation": any(j.approximation for j in judges.values()),
+                "prompt": next(iter(templates.values())).path if single else
+                {role: t.path for role, t in templates.items()},
+                "prompt_hash": prompt_hash, "judge_media_seen": media_seen, **result}
 
     # -- the whole run --------------------------------------------------------------------------------
 
@@ -217,13 +263,16 @@ class Runner:
         if o.limit is not None:
             items_by_task = {n: items[:o.limit] for n, items in items_by_task.items()}
         for task in self.tasks:
-            spec = judge_spec_for(task, o.judge)
-            if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
-                raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it anyway")
+            for judge_spec in task.config.judges:
+                spec = judge_spec_for(task, judge_spec.role, o.judge)
+                if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
+                    raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it "
+                                      "anyway")
         system = make_system(o.model, [i for v in items_by_task.values() for i in v], all_ids)
-        for task in self.tasks:
-            self.judge_for(task)
-            self.template_for(task)
+        for task in self.tasks:  # fail fast on a bad judge or prompt, before any generation
+            for judge_spec in task.config.judges:
+                self.judge_for(task, judge_spec.role)
+                self.template_for(task, judge_spec.role)
 
         run_dir = o.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
         manifest = self.manifest(system, "running")
@@ -277,6 +326,14 @@ class Runner:
                           "judge_prompts": {k: str(v) for k, v in o.judge_prompts.items()},
                           "max_judge_error_rate": o.max_judge_error_rate},
         }
+
+
+def _combined_hash(hashes: dict[str, str]) -> str:
+    """One prompt hash for a task: the template's own for a single role, else a hash of all of them."""
+    if len(hashes) <= 1:
+        return next(iter(hashes.values()), "")
+    joined = ";".join(f"{role}={h}" for role, h in sorted(hashes.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()[:12]
 
 
 def _git_revision() -> str | None:

@@ -46,6 +46,9 @@ class Item:
     media: str | None = None  # file name as written in the data
     media_path: Path | None = None  # resolved path, None when the file is absent
     source: str = ""  # "file:line" the item came from
+    references: tuple[str, ...] = ()  # several reference captions (reference metrics); `reference` is the first
+    # what a benchmark's scorer needs beyond the above (MIA components, VidCapBench questions, ...)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class JudgeRequest:
     """What a judge is asked. `prompt` is the rendered template; the structured fields let
     judges that do not read prompts (offline, fake) work from the same request."""
 
-    role: str  # "content" | "style"
+    role: str  # "content" | "style" | a role a benchmark scorer registers (judges/roles.py)
     prompt: str
     caption: str
     key_points: tuple[str, ...] = ()
@@ -74,6 +77,7 @@ class JudgeRequest:
     instruction_type: str = ""
     media_path: Path | None = None
     modality: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # role-specific data for parsing
 
 
 @dataclass
@@ -81,7 +85,7 @@ class Judgment:
     status: str  # OK | JUDGE_ERROR
     judge: str  # judge spec incl. snapshot
     raw: str = ""  # the judge's raw answer text (last attempt)
-    value: Any = None  # content: list[int] (one 0/1 per key point); style: int 0..4
+    value: Any = None  # content: list[int] (one 0/1 per key point); style: int 0..4; other roles: their parser's
     usage: dict[str, int] = field(default_factory=dict)
     error: str = ""
     attempts: int = 1

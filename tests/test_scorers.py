@@ -41,7 +41,7 @@ def content_case():
 
 def summarize(scorer_name, protocol, case, modality="image"):
     scorer = get_scorer(scorer_name, protocol, modality)
-    scores = [scorer.score(i, p, j) for i, p, j in case]
+    scores = [scorer.score(i, p, [j] if j else []) for i, p, j in case]
     dims = list(dict.fromkeys(i.dimension for i, _, _ in case))
     return scorer.aggregate(scores, dims)
 
@@ -125,10 +125,10 @@ def test_style_anycap_v1_protocol():
 def test_kpd_never_scores_a_wrong_decision_count():
     item, pred, _ = content_case()[0]
     with pytest.raises(ValueError):
-        get_scorer("kpd").score(item, pred, Judgment(OK, "j", value=[1, 1]))
+        get_scorer("kpd").score(item, pred, [Judgment(OK, "j", value=[1, 1])])
 
 
 def test_item_without_key_points_is_skipped():
     item = Item("t", "27", "audio", "i", "r", "event", "Evt", "one sentence.", ())
-    score = get_scorer("kpd").score(item, Prediction("t", "27", "s", "A dog barks."), None)
+    score = get_scorer("kpd").score(item, Prediction("t", "27", "s", "A dog barks."), [])
     assert score.status == "skipped"

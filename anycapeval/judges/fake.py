@@ -4,11 +4,10 @@ same parser as a real judge's."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..types import JUDGE_ERROR, OK, JudgeRequest, Judgment
-from .parse import parse_answer
+from .roles import get_role
 
 MODES = ("perfect", "zero", "fail")
 
@@ -36,13 +35,9 @@ class FakeJudge:
         self.calls += 1
         if self.mode == "fail":
             return Judgment(JUDGE_ERROR, self.spec, error="fake judge: configured to fail")
-        hit = int(self.mode == "perfect")
-        if request.role == "content":
-            decisions = [{"key_point": i, "score": hit} for i in range(1, len(request.key_points) + 1)]
-            raw = json.dumps({"decisions": decisions})
-        else:
-            raw = json.dumps({"score": 3 * hit, "reason": "fake"})
-        return Judgment(OK, self.spec, raw=raw, value=parse_answer(request.role, raw, len(request.key_points)))
+        role = get_role(request.role)
+        raw = role.fake_answer(request, self.mode == "perfect")
+        return Judgment(OK, self.spec, raw=raw, value=role.parse(raw, request))
 
     async def judge_batch(self, requests: list[JudgeRequest]) -> list[Judgment]:
         return [self._one(r) for r in requests]

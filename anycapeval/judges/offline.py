@@ -49,6 +49,7 @@ def caption_clauses(caption: str) -> list[str]:
 class OfflineJudge:
     approximation = True
     supports_media = False
+    roles = ("content", "style")  # the judge roles it can approximate
     spec = f"offline:{VERSION}"
     batch_size = 256
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..media import audio_payload, image_data_url, video_frame_urls
 from ..types import JUDGE_ERROR, OK, AnyCapError, JudgeRequest, Judgment
-from .parse import JudgeAnswerError, parse_answer
+from .parse import JudgeAnswerError
+from .roles import parse_for
 
 
 class JudgeFatalError(AnyCapError):
@@ -114,7 +115,7 @@ class OpenAIJudge:
                 if not response.choices:
                     raise JudgeAnswerError("the server returned no choices")
                 raw = response.choices[0].message.content or ""
-                value = parse_answer(request.role, raw, len(request.key_points))
+                value = parse_for(request, raw)
                 return Judgment(OK, self.spec, raw=raw, value=value, usage=usage, attempts=attempt,
                                 media_sent=media_sent)
             except JudgeAnswerError as exc:

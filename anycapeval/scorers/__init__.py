@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..types import AnyCapError
 from .base import ScorerBase
 from .kpd import KPDScorer
 from .style import StyleRubricScorer
@@ -10,5 +13,8 @@ PROTOCOLS = ("default", "anycap_v1")
 SCORERS: dict[str, type[ScorerBase]] = {"kpd": KPDScorer, "style_rubric": StyleRubricScorer}
 
 
-def get_scorer(name: str, protocol: str = "default", modality: str = "") -> ScorerBase:
-    return SCORERS[name](protocol, modality)
+def get_scorer(name: str, protocol: str = "default", modality: str = "",
+               options: dict[str, Any] | None = None) -> ScorerBase:
+    if name not in SCORERS:
+        raise AnyCapError(f"unknown scorer '{name}' (known: {', '.join(SCORERS)})")
+    return SCORERS[name](protocol, modality, options)

@@ -1,4 +1,9 @@
-"""What the two AnyCapEval scorers share: request building, failure accounting, the length rule."""
+"""The scorer contract, and what the AnyCapEval scorers share: failure accounting, the length rule.
+
+A scorer turns (item, prediction) into judge requests — in rounds, so a later request may depend on
+earlier answers (VidCapBench asks an answerer, then a matcher) — scores each item from its
+judgments, and aggregates a task. A scorer whose `roles` is empty needs no judge.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +27,28 @@ def unparsed_constraints(scores: list[Score]) -> list[str]:
 
 class ScorerBase:
     name = ""
-    role = ""
+    roles: tuple[str, ...] = ()  # judge roles this scorer asks, each configured by the task's `judge` list
 
-    def __init__(self, protocol: str = "default", modality: str = ""):
+    def __init__(self, protocol: str = "default", modality: str = "", options: dict[str, Any] | None = None):
         if protocol not in ("default", "anycap_v1"):
             raise ValueError(f"unknown protocol {protocol!r} (default, anycap_v1)")
         self.protocol = protocol
         self.modality = modality
+        self.options = dict(options or {})
         self.v1 = protocol == "anycap_v1"
+
+    @staticmethod
+    def load_items(task: Any, data_dir: str | None, media_dir: str | None) -> list[Item]:
+        """Items of a task whose dataset is not AnyCapEval's (a benchmark scorer reads its own files)."""
+        raise NotImplementedError
+
+    def requests(self, item: Item, prediction: Prediction, templates: dict[str, Template],
+                 judgments: list[Judgment]) -> list[JudgeRequest]:
+        """The next judge requests for this item, given its judgments so far ([] in the first round);
+        [] when it needs no more. The default: one request for the scorer's single role."""
+        if judgments or not self.roles:
+            return []
+        return [self.request(item, prediction, templates[self.roles[0]])]
 
     def skip_reason(self, item: Item, prediction: Prediction) -> str:
         """Why this item is not judged at all ('' = judge it)."""
@@ -49,7 +68,7 @@ class ScorerBase:
             return (True if self.v1 else None), f"unparsed: {exc}"
         return constraint.check(caption, v1=self.v1), constraint.describe()
 
-    def unscored(self, item: Item, prediction: Prediction, judgment: Judgment | None) -> Score | None:
+    def unscored(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score | None:
         """A Score for an item that does not count (generation/judge failure, skip), else None."""
         def make(status: str, error: str) -> Score:
             return Score(item.task, item.id, item.dimension, status, error=error)
@@ -59,12 +78,21 @@ class ScorerBase:
         reason = self.skip_reason(item, prediction)
         if reason:
             return make(SKIPPED, reason)
-        if judgment is None or judgment.status != OK:
-            return make(JUDGE_ERROR, judgment.error if judgment else "no judgment")
+        if self.roles:
+            if not judgments:
+                return make(JUDGE_ERROR, "no judgment")
+            failed = [j for j in judgments if j.status != OK]
+            if failed:
+                return make(JUDGE_ERROR, failed[0].error)
         return None
 
-    def score(self, item: Item, prediction: Prediction, judgment: Judgment | None) -> Score:
+    def score(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score:
         raise NotImplementedError
+
+    def ratios(self) -> dict[str, Ratio]:
+        """The per-item ratio behind each metric of `aggregate` (the leaderboard's paired bootstrap
+        recomputes them on resampled items); empty when the metrics are not ratios of per-item sums."""
+        return {}
 
     def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
         raise NotImplementedError

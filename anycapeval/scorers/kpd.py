@@ -18,7 +18,7 @@ from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
 
 class KPDScorer(ScorerBase):
     name = "kpd"
-    role = "content"
+    roles = ("content",)
 
     def skip_reason(self, item: Item, prediction: Prediction) -> str:
         if not item.key_points:
@@ -33,11 +33,11 @@ class KPDScorer(ScorerBase):
                             key_points=item.key_points, reference=item.reference,
                             instruction_type=item.instruction_type, modality=item.modality)
 
-    def score(self, item: Item, prediction: Prediction, judgment: Judgment | None) -> Score:
-        failed = self.unscored(item, prediction, judgment)
+    def score(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score:
+        failed = self.unscored(item, prediction, judgments)
         if failed:
             return failed
-        assert judgment is not None
+        judgment = judgments[0]
         decisions = list(judgment.value)
         if len(decisions) != len(item.key_points):  # the judge layer validates this; never score a mismatch
             raise ValueError(f"{item.task}/{item.id}: {len(decisions)} decisions for {len(item.key_points)} key points")
@@ -50,7 +50,7 @@ class KPDScorer(ScorerBase):
             "words": words, "length_ok": length_ok, "constraint": constraint,
         })
 
-    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+    def ratios(self) -> dict[str, Ratio]:
         ratios = {
             "kpd": Ratio(lambda m: m["matched_after_penalty"], lambda m: m["words"], scale=100.0),
             "keypoint_recall": Ratio(lambda m: m["matched_after_penalty"], lambda m: m["key_points"]),
@@ -61,7 +61,10 @@ class KPDScorer(ScorerBase):
             # penalty; its per-dimension lines are post-penalty like ours.
             key = "matched_after_penalty" if self.modality == "video" else "matched"
             ratios["overall_recall"] = Ratio(lambda m: m[key], lambda m: m["key_points"], average="micro")
-        result = aggregate(scores, dims_order, ratios)
+        return ratios
+
+    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+        result = aggregate(scores, dims_order, self.ratios())
         if self.v1:
             result["average"]["keypoint_recall"] = result["average"].pop("overall_recall")
             for entry in result["dimensions"].values():

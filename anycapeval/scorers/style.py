@@ -22,7 +22,7 @@ CAP = 1
 
 class StyleRubricScorer(ScorerBase):
     name = "style_rubric"
-    role = "style"
+    roles = ("style",)
 
     def request(self, item: Item, prediction: Prediction, template: Template) -> JudgeRequest:
         prompt = template.render(caption_type=item.instruction_type, reference=item.reference,
@@ -32,11 +32,11 @@ class StyleRubricScorer(ScorerBase):
                             instruction_type=item.instruction_type, media_path=item.media_path,
                             modality=item.modality)
 
-    def score(self, item: Item, prediction: Prediction, judgment: Judgment | None) -> Score:
-        failed = self.unscored(item, prediction, judgment)
+    def score(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score:
+        failed = self.unscored(item, prediction, judgments)
         if failed:
             return failed
-        assert judgment is not None
+        judgment = judgments[0]
         raw = int(judgment.value)
         length_ok, constraint = self.length_check(item, prediction.caption)
         in_band = True
@@ -49,13 +49,15 @@ class StyleRubricScorer(ScorerBase):
             "within_reference_band": in_band, "words": words, "reference_words": count_words(item.reference),
         })
 
-    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+    def ratios(self) -> dict[str, Ratio]:
         average = "micro" if self.v1 else "macro"
-        ratios = {
+        return {
             "style_score": Ratio(lambda m: m["style_score"], lambda m: 1.0, average=average),
             "judge_score_uncapped": Ratio(lambda m: m["judge_score"], lambda m: 1.0, average=average),
             "length_compliance": LENGTH_COMPLIANCE,
         }
-        result = aggregate(scores, dims_order, ratios)
+
+    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+        result = aggregate(scores, dims_order, self.ratios())
         result["average"]["unparsed_constraints"] = unparsed_constraints(scores)
         return result
