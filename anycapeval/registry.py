@@ -101,12 +101,12 @@ def load_task_file(path: Path) -> Task:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise AnyCapError(f"{path}: field 'judge.role': unknown role(s) {unknown} (known: {', '.join(sorted(ROLES))})")
+    if len(roles) != len(set(roles)):
+        raise AnyCapError(f"{path}: field 'judge': each role may appear once, got {roles}")
     expected = SCORERS[config.scorer].roles
     if sorted(roles) != sorted(expected):
         raise AnyCapError(f"{path}: field 'judge': scorer '{config.scorer}' needs judges for roles {list(expected)}, "
                           f"got {roles}")
-    if len(roles) != len(set(roles)):
-        raise AnyCapError(f"{path}: field 'judge': each role may appear once, got {roles}")
     if path.stem != config.name:
         raise AnyCapError(f"{path}: field 'name': '{config.name}' must match the file name '{path.stem}'")
     return Task(config=config, path=str(path), file_hash=hashlib.sha256(text.encode()).hexdigest()[:16])
