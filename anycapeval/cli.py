@@ -32,8 +32,12 @@ def _judge_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tasks", required=True, help="task names and/or groups, comma-separated (see `anycapeval tasks`)")
     g.add_argument("--data-dir", help="folder with the official AnyCapEval files (or set ANYCAPEVAL_DATA_DIR, "
                    "or run `anycapeval data fetch`)")
-    g.add_argument("--media-dir", help="where the media files are, if not under --data-dir")
+    g.add_argument("--media-dir", action="append", metavar="[MODALITY=]DIR",
+                   help="where the media files are, if not under --data-dir: DIR for every modality, or "
+                   "image=DIR / video=DIR / audio=DIR (repeatable)")
     g.add_argument("--limit", type=int, help="only the first N items of each task (quick tries)")
+    g.add_argument("--shard", metavar="K/N", help="run only the K-th of N contiguous blocks of each task's items "
+                   "(K = 1..N), e.g. one per machine; join the run directories with `anycapeval merge`")
     j = p.add_argument_group("judge")
     j.add_argument("--judge", help="openai:<snapshot> for an OpenAI-compatible server, `openai` for each task's pinned "
                    "snapshot, `offline` (default: CPU sentence-encoder approximation, no key), fake:perfect|zero|fail")
@@ -89,7 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="generate captions with a system, judge and score them",
                          description="Generate (or read) captions, judge them, score them, write a run directory.")
-    run.add_argument("--model", required=True, help="system under test: reference | predictions:<file>")
+    run.add_argument("--model", required=True, help="system under test: reference | predictions:<file> | "
+                     "openai:<model> | hf:<path or hub id> | acm:<checkpoint> (see `anycapeval systems`)")
+    m = run.add_argument_group("system")
+    m.add_argument("--model-args", action="append", metavar="K=V[,K=V...]",
+                   help="the system's settings, e.g. base_url=http://localhost:8000/v1,max_tokens=300,frames=16 "
+                   "or device=cuda,dtype=bfloat16,batch_size=8 (see `anycapeval systems`; never put keys here)")
+    m.add_argument("--base", metavar="SYSTEM", help="for acm:<checkpoint>: the system whose captions it refines")
+    m.add_argument("--base-args", action="append", metavar="K=V[,K=V...]", help="--model-args for the --base system")
+    m.add_argument("--generation-concurrency", type=int, default=8,
+                   help="items generated at once by API systems (default 8; model-args concurrency overrides it)")
     _judge_args(run)
 
     score = sub.add_parser("score", help="judge and score captions you already have",
@@ -114,10 +127,16 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from .prompts import parse_prompt_overrides
     from .report import print_summary
     from .runner import RunOptions, run
+    from .systems import parse_model_args
 
     model = f"predictions:{args.predictions}" if args.command == "score" else args.model
+    media_dir, media_dirs = parse_media_dirs(args.media_dir)
     options = RunOptions(
-        model=model, tasks=args.tasks, data_dir=args.data_dir, media_dir=args.media_dir, judge=args.judge,
+        model=model, tasks=args.tasks, data_dir=args.data_dir, media_dir=media_dir, media_dirs=media_dirs,
+        judge=args.judge, shard=parse_shard(args.shard),
+        model_args=parse_model_args(getattr(args, "model_args", None)), base=getattr(args, "base", None),
+        base_args=parse_model_args(getattr(args, "base_args", None)),
+        generation_concurrency=getattr(args, "generation_concurrency", 8),
         judge_base_url=args.judge_base_url, judge_key_file=args.judge_key_file,
         judge_prompts=parse_prompt_overrides(args.judge_prompt), judge_concurrency=args.judge_concurrency,
         judge_media=args.judge_media, protocol=args.protocol, output=args.output, limit=args.limit,
@@ -132,6 +151,31 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         console.print(f"[yellow]warning:[/yellow] {message}")
     console.print(f"results in [bold]{result.run_dir}[/bold] (summary.json, summary.md, scores.jsonl, judgments.jsonl)")
     return result.exit_code
+
+
+def parse_media_dirs(values: list[str] | None) -> tuple[str | None, dict[str, str]]:
+    """--media-dir DIR and/or --media-dir image=DIR ... -> (DIR for all, {modality: DIR})."""
+    common: str | None = None
+    per: dict[str, str] = {}
+    for value in values or []:
+        modality, sep, path = value.partition("=")
+        if sep and modality in ("image", "video", "audio"):
+            per[modality] = path
+        elif common is None:
+            common = value
+        else:
+            raise AnyCapError(f"--media-dir given twice without a modality ({common}, {value}): use image=DIR, "
+                              "video=DIR, audio=DIR")
+    return common, per
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    k, sep, n = value.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n):
+        raise AnyCapError(f"--shard {value!r}: expected K/N with 1 <= K <= N, e.g. --shard 2/4")
+    return int(k), int(n)
 
 
 def cmd_tasks() -> int:

@@ -22,7 +22,7 @@ from . import __version__
 from .data import load_items
 from .judges import Judge, make_judge
 from .judges.roles import get_role
-from .media import media_hash
+from .media import MediaError, media_hash
 from .prompts import Template, load_template
 from .registry import Task, prompt_path, resolve_tasks
 from .scorers import get_scorer
@@ -30,7 +30,7 @@ from .scorers.base import ScorerBase
 from .stats import N_RESAMPLES, SEED
 from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
 from .systems import System, make_system
-from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
+from .types import GENERATION_ERROR, JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
 
 console = Console(stderr=True)
 
@@ -40,7 +40,8 @@ class RunOptions:
     model: str
     tasks: str
     data_dir: str | None = None
-    media_dir: str | None = None
+    media_dir: str | None = None  # media for every modality
+    media_dirs: dict[str, str] = field(default_factory=dict)  # per modality, overriding media_dir
     judge: str | None = None
     judge_base_url: str | None = None
     judge_key_file: str | None = None
@@ -55,6 +56,11 @@ class RunOptions:
     cache_path: Path | None = None
     allow_self_judge: bool = False
     command: list[str] = field(default_factory=list)
+    model_args: dict[str, str] = field(default_factory=dict)  # --model-args (secrets are refused when parsed)
+    base: str | None = None  # the base system an acm: system refines
+    base_args: dict[str, str] = field(default_factory=dict)
+    shard: tuple[int, int] | None = None  # (k, n), 1 <= k <= n: this process runs the k-th of n blocks
+    generation_concurrency: int = 8
 
 
 @dataclass
@@ -107,13 +113,71 @@ class Runner:
 
     # -- stages -----------------------------------------------------------------------------------
 
+    def generation_key(self, system: System, item: Item) -> str:
+        """Cache key: the system's identity + the instruction + the media's content hash. Raises
+        MediaError when the system needs the media and it is absent."""
+        needs_media = getattr(system, "needs_media", True)
+        if item.media_path is None and needs_media:
+            raise MediaError(item.media, "not found (pass --media-dir DIR or --media-dir "
+                             f"{item.modality}=DIR)")
+        identity = getattr(system, "identity", None) or {"spec": system.spec,
+                                                         "base": getattr(system, "base_spec", None)}
+        media = media_hash(item.media_path) if item.media_path is not None and needs_media else None
+        return content_key("generation", identity, item.instruction, media)
+
     async def generate(self, system: System, items: list[Item], progress: Progress) -> list[Prediction]:
-        bar = progress.add_task(f"generate {items[0].task}", total=len(items))
-        out = []
-        for item in items:
-            out.append(await system.generate(item))
+        """Predictions in item order. Cacheable systems' captions come from the cache when there, and
+        each new one is cached as it completes, so a killed run resumes where it stopped."""
+        bar = progress.add_task(f"generate {items[0].task if items else ''}", total=len(items))
+        out: dict[int, Prediction] = {}
+        keys: dict[int, str] = {}
+        if system.cacheable:
+            for n, item in enumerate(items):
+                try:
+                    keys[n] = self.generation_key(system, item)
+                except MediaError as exc:
+                    out[n] = Prediction(item.task, item.id, system.spec, "", GENERATION_ERROR, str(exc))
+            cached = self.cache.get_many(list(dict.fromkeys(keys.values())))
+            for n, key in keys.items():
+                if key in cached:
+                    hit = cached[key]
+                    out[n] = Prediction(items[n].task, items[n].id, system.spec, hit["caption"], OK,
+                                        usage=hit.get("usage", {}))
+        todo = [n for n in range(len(items)) if n not in out]
+        progress.update(bar, completed=len(out))
+
+        def done(n: int, prediction: Prediction) -> None:
+            out[n] = prediction
+            if n in keys and prediction.status == OK:
+                self.cache.put(keys[n], "generation", {"caption": prediction.caption, "usage": prediction.usage})
             progress.advance(bar)
-        return out
+
+        async def one(n: int) -> Prediction:
+            try:
+                return await system.generate(items[n])
+            except MediaError as exc:  # a system that let its media error escape: still this item's failure
+                return Prediction(items[n].task, items[n].id, system.spec, "", GENERATION_ERROR, str(exc))
+
+        batch = getattr(system, "generate_batch", None)
+        if batch is not None:
+            size = max(1, int(getattr(system, "batch_size", 8)))
+            for start in range(0, len(todo), size):
+                chunk = todo[start:start + size]
+                for n, prediction in zip(chunk, await batch([items[n] for n in chunk])):
+                    done(n, prediction)
+        else:
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in todo:
+                queue.put_nowait(n)
+
+            async def worker() -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    done(n, await one(n))
+
+            width = getattr(system, "concurrency", None) or self.o.generation_concurrency
+            await asyncio.gather(*(worker() for _ in range(min(width, len(todo)) or 1)))
+        return [out[n] for n in range(len(items))]
 
     def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest,
                            sees_media: bool) -> tuple[JudgeRequest, str]:
@@ -258,17 +322,22 @@ class Runner:
 
     async def run(self) -> RunResult:
         o = self.o
-        items_by_task = {t.name: load_items(t, o.data_dir, o.media_dir) for t in self.tasks}
+        items_by_task = {t.name: load_items(t, o.data_dir, o.media_dirs.get(t.config.modality) or o.media_dir)
+                         for t in self.tasks}
         all_ids = {name: {i.id for i in items} for name, items in items_by_task.items()}
+        every_item = [i for v in items_by_task.values() for i in v]
         if o.limit is not None:
             items_by_task = {n: items[:o.limit] for n, items in items_by_task.items()}
+        self.shard_blocks = {n: shard_block(len(items), o.shard) for n, items in items_by_task.items()}
+        items_by_task = {n: items[slice(*self.shard_blocks[n][:2])] for n, items in items_by_task.items()}
         for task in self.tasks:
             for judge_spec in task.config.judges:
                 spec = judge_spec_for(task, judge_spec.role, o.judge)
                 if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
                     raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it "
                                       "anyway")
-        system = make_system(o.model, [i for v in items_by_task.values() for i in v], all_ids)
+        system = make_system(o.model, every_item, all_ids, model_args=o.model_args, base=o.base,
+                             base_args=o.base_args, concurrency=o.generation_concurrency)
         for task in self.tasks:  # fail fast on a bad judge or prompt, before any generation
             for judge_spec in task.config.judges:
                 self.judge_for(task, judge_spec.role)
@@ -277,13 +346,16 @@ class Runner:
         run_dir = o.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
         manifest = self.manifest(system, "running")
         write_json_atomic(run_dir / "manifest.json", manifest)
-        summary: dict[str, Any] = {"system": system.spec, "protocol": o.protocol, "tasks": {}}
+        summary: dict[str, Any] = {"system": system.spec, "protocol": o.protocol, **self.system_fields(system),
+                                   "tasks": {}}
+        if o.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
+            summary["shard"] = f"{o.shard[0]}/{o.shard[1]}"
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             for task in self.tasks:
                 summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name], progress)
-        for judge in self.judges.values():
-            close = getattr(judge, "aclose", None)
+        for closable in [*self.judges.values(), system, getattr(system, "base", None)]:
+            close = getattr(closable, "aclose", None)
             if close:
                 await close()
 
@@ -314,18 +386,57 @@ class Runner:
             "status": status,
             "finished_at" if status == "complete" else "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             "anycapeval_version": __version__, "git_revision": _git_revision(), "versions": _versions(),
-            "system": system.spec, "protocol": o.protocol,
+            "system": system.spec, **self.system_fields(system), "protocol": o.protocol,
+            "system_settings": _settings(system), "base_settings": _settings(getattr(system, "base", None)),
+            "shard": None if o.shard is None else {
+                "index": o.shard[0], "count": o.shard[1],
+                "blocks": {name: {"start": b[0], "stop": b[1], "total": b[2]}
+                           for name, b in self.shard_blocks.items()}},
             "tasks": {t.name: {"version": t.config.version, "file": t.path, "file_hash": t.file_hash,
                                "dataset": t.config.dataset} for t in self.tasks},
             "judges": {j.spec: j.settings() for j in self.judges.values()},
             "judge_media": o.judge_media,
             "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
             "arguments": {"command": o.command, "model": o.model, "tasks": o.tasks, "data_dir": o.data_dir,
-                          "media_dir": o.media_dir, "judge": o.judge, "judge_base_url": o.judge_base_url,
-                          "judge_key_file": o.judge_key_file, "limit": o.limit,
+                          "media_dir": o.media_dir, "media_dirs": o.media_dirs, "judge": o.judge,
+                          "judge_base_url": o.judge_base_url, "judge_key_file": o.judge_key_file, "limit": o.limit,
+                          "shard": None if o.shard is None else f"{o.shard[0]}/{o.shard[1]}",
+                          "generation_concurrency": o.generation_concurrency,
                           "judge_prompts": {k: str(v) for k, v in o.judge_prompts.items()},
                           "max_judge_error_rate": o.max_judge_error_rate},
         }
+
+
+    def system_fields(self, system: System) -> dict[str, Any]:
+        """What a leaderboard needs to know about the system besides its spec: the base an acm:
+        system refines and the --model-args (secrets are refused when parsed, so none are here)."""
+        out: dict[str, Any] = {}
+        base = getattr(system, "base_spec", None)
+        if base:
+            out["base"] = base
+        if self.o.model_args:
+            out["model_args"] = dict(self.o.model_args)
+        if base and self.o.base_args:
+            out["base_args"] = dict(self.o.base_args)
+        return out
+
+
+def shard_block(total: int, shard: tuple[int, int] | None) -> tuple[int, int, int]:
+    """(start, stop, total) of the k-th of n contiguous, near-equal blocks of a task's items.
+    Contiguous blocks keep the item order, so merged shards bootstrap exactly like one run."""
+    if shard is None:
+        return 0, total, total
+    k, n = shard
+    if not 1 <= k <= n:
+        raise AnyCapError(f"--shard {k}/{n}: K must be between 1 and N")
+    if n > total:
+        raise AnyCapError(f"--shard {k}/{n}: a task has only {total} items; use at most {total} shards")
+    return (k - 1) * total // n, k * total // n, total
+
+
+def _settings(system: Any) -> dict[str, Any] | None:
+    settings = getattr(system, "settings", None)
+    return settings() if callable(settings) else None
 
 
 def _combined_hash(hashes: dict[str, str]) -> str:
@@ -352,7 +463,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "openai", "pydantic", "sentence-transformers", "torch"):
+    for pkg in ("numpy", "scipy", "openai", "pydantic", "sentence-transformers", "torch", "transformers",
+                "accelerate", "tokenizers", "av", "pillow", "soundfile", "librosa"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

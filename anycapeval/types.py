@@ -59,9 +59,10 @@ class Prediction:
     caption: str
     status: str = OK  # OK | GENERATION_ERROR
     error: str = ""
+    usage: dict[str, int] = field(default_factory=dict, compare=False, hash=False)  # tokens a model call used
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # flat and immutable: no deep copy needed (asdict is slow at 100k items)
+        return {**self.__dict__, "usage": dict(self.usage)}  # flat: no deep copy needed (asdict is slow at 100k)
 
 
 @dataclass(frozen=True)

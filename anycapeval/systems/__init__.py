@@ -1,21 +1,18 @@
-"""Systems under test: `async generate(item) -> Prediction`.
+"""Systems under test: `async generate(item) -> Prediction`, built from a spec string.
 
-`reference`            the item's own reference caption (the oracle row of a leaderboard)
-`predictions:<file>`   captions someone already has: this project's JSONL
-                       ({"id", "caption", optional "task"}) or the official AnyCap generation files
-                       (records with `model_response_content` / `model_response_style` /
-                       `model_response`; the video scripts write a one-element list)
+A system may also offer `generate_batch(items)` with `batch_size` (the runner then hands it whole
+batches), `identity` (what makes two generations interchangeable, for the cache), `settings()`
+(recorded in the manifest), `needs_media` and `aclose()`. `KINDS` lists the kinds and their
+`--model-args`; `anycapeval systems` prints it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..data import read_jsonl
-from ..types import GENERATION_ERROR, OK, AnyCapError, InputError, Item, Prediction
-
-CAPTION_FIELDS = ("caption", "model_response_content", "model_response_style", "model_response")
+from ..types import AnyCapError, Item, Prediction
 
 
 class System(Protocol):
@@ -25,77 +22,130 @@ class System(Protocol):
     async def generate(self, item: Item) -> Prediction: ...
 
 
+class SystemFatalError(AnyCapError):
+    """The system cannot work at all (bad key, unknown model): stop instead of failing every item."""
+
+
 class ReferenceSystem:
+    """The item's own reference caption: the oracle row of a leaderboard."""
+
     spec = "reference"
     cacheable = False
+    needs_media = False
 
     async def generate(self, item: Item) -> Prediction:
         return Prediction(item.task, item.id, self.spec, item.reference)
 
 
-def _caption(record: dict[str, Any], where: str) -> tuple[str, str]:
-    present = [f for f in CAPTION_FIELDS if f in record]
-    if not present:
-        raise InputError(where, "caption", f"no caption field (expected one of {', '.join(CAPTION_FIELDS)})")
-    name = present[0]
-    value = record[name]
-    if isinstance(value, list):  # the official video generation scripts write [caption]
-        if len(value) != 1:
-            raise InputError(where, name, f"a list caption must hold exactly one string, got {len(value)} items")
-        value = value[0]
-    if not isinstance(value, str):
-        raise InputError(where, name, f"expected a string, got {type(value).__name__}")
-    if not value.strip():
-        raise InputError(where, name, "empty caption")
-    return name, value
+@dataclass(frozen=True)
+class SystemKind:
+    name: str
+    syntax: str
+    summary: str
+    args: dict[str, str]  # --model-args key -> what it does (default)
 
 
-class PredictionsSystem:
-    """Captions from a file, matched to items by (task, id). Lines for tasks not being run are
-    ignored; an id that is in none of the selected tasks is an error, as is a duplicate."""
+KINDS = (
+    SystemKind("reference", "reference", "the reference caption itself (oracle row)", {}),
+    SystemKind("predictions", "predictions:<file>", "captions you already have; the format is detected per file "
+               "(this project's JSONL, AnyCap generation files, lm-eval / lmms-eval --log_samples, MIA-Bench, "
+               "VidCapBench, AnyCap audio captioning)", {}),
+    SystemKind("openai", "openai:<model>", "any OpenAI-compatible chat server (OpenAI, vLLM, SGLang, Ollama); "
+               "images as data URLs, video as frames with timestamps, audio as input_audio", {
+                   "base_url": "server URL (default api.openai.com; a local server needs no key)",
+                   "key_file": "file holding the API key (default $OPENAI_API_KEY)",
+                   "max_tokens": "longest caption in tokens (512)",
+                   "temperature": "sampling temperature (0)",
+                   "seed": "sampling seed sent to the server (1234; 'none' to omit)",
+                   "frames": "video frames sent per clip (8)",
+                   "max_side": "longest image/frame side in pixels (1024)",
+                   "concurrency": "requests in flight (--generation-concurrency)",
+                   "max_attempts": "tries per item before generation_error (5)",
+                   "timeout_s": "seconds per request (120)",
+                   "retry_base_s": "first backoff delay, doubled each retry (0.5)",
+               }),
+    SystemKind("hf", "hf:<path or hub id>", "a local transformers model: AutoProcessor + "
+               "AutoModelForImageTextToText (image/video) or AutoModelForMultimodalLM (audio-capable), "
+               "batched greedy decoding", {
+                   "device": "cpu, cuda, cuda:1, mps or auto (auto: cuda when available)",
+                   "dtype": "auto, float32, bfloat16 or float16 (auto: bfloat16 on cuda, float32 on cpu)",
+                   "batch_size": "items per generate call (4)",
+                   "max_new_tokens": "longest caption in tokens (256)",
+                   "frames": "video frames per clip (8)",
+                   "max_side": "longest image/frame side in pixels (none: the processor decides)",
+                   "video": "auto (native video input when the processor has one), frames (always as images)",
+                   "attn_implementation": "passed to from_pretrained (e.g. sdpa, flash_attention_2)",
+               }),
+    SystemKind("acm", "acm:<checkpoint>", "an ACM refiner over a base system (needs --base SYSTEM; "
+               "--base-args for the base's own arguments)", {}),
+)
 
-    cacheable = False
-
-    def __init__(self, path: str | Path, items: list[Item], all_ids: dict[str, set[str]]):
-        self.path = Path(path)
-        self.spec = f"predictions:{self.path.name}"
-        if not self.path.is_file():
-            raise AnyCapError(f"predictions file {self.path} not found")
-        self.captions: dict[tuple[str, str], str] = {}
-        tasks = sorted(all_ids)
-        seen: dict[tuple[str, str], str] = {}
-        for lineno, record in read_jsonl(self.path):
-            where = f"{self.path}:{lineno}"
-            if "id" not in record:
-                raise InputError(where, "id", "missing")
-            item_id = str(record["id"])
-            task = record.get("task")
-            if task is not None and task not in all_ids:
-                continue  # a line for a task not selected in this run
-            owners = [task] if task is not None else [t for t in tasks if item_id in all_ids[t]]
-            if not owners or item_id not in all_ids[owners[0]]:
-                raise InputError(where, "id", f"unknown id {item_id!r} (not an item of {task or ', '.join(tasks)})")
-            if len(owners) > 1:
-                raise InputError(where, "id", f"id {item_id!r} is in several tasks ({', '.join(owners)}): "
-                                 "add a 'task' field to each line")
-            key = (owners[0], item_id)
-            if key in seen:
-                raise InputError(where, "id", f"duplicate id {item_id!r} for task {owners[0]} (first at {seen[key]})")
-            seen[key] = where
-            self.captions[key] = _caption(record, where)[1]
-
-    async def generate(self, item: Item) -> Prediction:
-        caption = self.captions.get((item.task, item.id))
-        if caption is None:
-            return Prediction(item.task, item.id, self.spec, "", GENERATION_ERROR,
-                              f"no caption for this item in {self.path}")
-        return Prediction(item.task, item.id, self.spec, caption, OK)
+SECRET_ARG = re.compile(r"^(api_?key|key|token|secret|password)$|_(key|token|secret|password)$", re.I)
 
 
-def make_system(spec: str, items: list[Item], all_ids: dict[str, set[str]]) -> System:
+def parse_model_args(values: list[str] | str | None) -> dict[str, str]:
+    """'k=v,k2=v2' (repeatable) -> dict. Secrets are refused: keys come from the environment or a key file."""
+    out: dict[str, str] = {}
+    for value in [values] if isinstance(values, str) else values or []:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, val = pair.partition("=")
+            if not sep or not key.strip():
+                raise AnyCapError(f"--model-args: '{pair}' is not key=value")
+            key = key.strip()
+            if SECRET_ARG.search(key):
+                raise AnyCapError(f"--model-args: '{key}' looks like a secret; put the key in $OPENAI_API_KEY or "
+                                  "in a file named by key_file=FILE (secrets are never written to run files)")
+            out[key] = val.strip()
+    return out
+
+
+def check_args(kind: str, args: dict[str, str]) -> None:
+    known = next(k.args for k in KINDS if k.name == kind)
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise AnyCapError(f"{kind}: unknown --model-args {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
+
+
+def make_system(spec: str, items: list[Item], all_ids: dict[str, set[str]], *, model_args: dict[str, str] | None = None,
+                base: str | None = None, base_args: dict[str, str] | None = None,
+                concurrency: int = 8) -> Any:
+    """The system for `spec`. `items` are every selected item (for matching imported captions),
+    `all_ids` each task's ids; `concurrency` is the default for systems with requests in flight."""
     kind, _, arg = spec.partition(":")
-    if kind == "reference":
+    args = dict(model_args or {})
+    if base is not None and kind != "acm":
+        raise AnyCapError(f"--base is only for acm:<checkpoint> systems, not '{spec}'")
+    if kind == "acm":
+        if not arg:
+            raise AnyCapError("acm:<checkpoint> needs the checkpoint folder, e.g. acm:runs/acm-2b")
+        if not base:
+            raise AnyCapError(f"{spec} refines another system's captions: pass --base SYSTEM "
+                              "(e.g. --base openai:gpt-4o-2024-08-06 or --base hf:Qwen/Qwen2.5-VL-7B-Instruct)")
+        if base.startswith("acm:"):
+            raise AnyCapError("--base cannot itself be an acm: system")
+        base_system = make_system(base, items, all_ids, model_args=base_args, concurrency=concurrency)
+        from ..acm.system import ACMSystem
+
+        return ACMSystem(arg, base_system, args)
+    if base_args:
+        raise AnyCapError("--base-args is only for acm:<checkpoint> systems")
+    if kind in ("reference", "predictions"):
+        check_args(kind, args)
+    if kind == "reference" and not arg:
         return ReferenceSystem()
     if kind == "predictions" and arg:
+        from .predictions import PredictionsSystem
+
         return PredictionsSystem(arg, items, all_ids)
-    raise AnyCapError(f"unknown system '{spec}': use reference or predictions:<file>")
+    if kind == "openai" and arg:
+        from .openai_system import OpenAISystem
+
+        check_args(kind, args)
+        return OpenAISystem(arg, args, default_concurrency=concurrency)
+    if kind == "hf" and arg:
+        from .hf_system import HFSystem
+
+        check_args(kind, args)
+        return HFSystem(arg, args)
+    known = ", ".join(k.syntax for k in KINDS)
+    raise AnyCapError(f"unknown system '{spec}': use one of {known} (see `anycapeval systems`)")
