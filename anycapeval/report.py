@@ -28,13 +28,14 @@ def _cell(entry: dict[str, Any] | None, digits: int) -> str:
 def _rows(task: dict[str, Any], terse: bool = False) -> tuple[list[str], list[list[str]]]:
     """One row per dimension plus Avg; columns: counts, then each metric with its 95 % CI."""
     metrics = [k for k in METRICS if k in task["average"]]
-    labels = [str(METRICS[k][1 if terse else 0]) for k in metrics]
+    metrics += [k for k, v in task["average"].items() if k not in METRICS and isinstance(v, dict) and "value" in v]
+    labels = [str(METRICS.get(k, (k, k))[1 if terse else 0]) for k in metrics]
     counts = ["err j/g/s"] if terse else ["judge err", "gen err", "skipped"]
     rows = []
     for name, entry in [*task["dimensions"].items(), ("Avg", task["average"])]:
         errs = [str(entry[c]) for c in COUNTS[1:]]
         rows.append([name, str(entry["n"]), *(["/".join(errs)] if terse else errs),
-                     *(_cell(entry.get(k), int(METRICS[k][2])) for k in metrics)])
+                     *(_cell(entry.get(k), int(METRICS.get(k, (k, k, 3))[2])) for k in metrics)])
     return ["dim", "n", *counts, *labels], rows
 
 

@@ -7,10 +7,14 @@ from typing import Any
 from ..types import AnyCapError
 from .base import ScorerBase
 from .kpd import KPDScorer
+from .mia import MIAScorer
+from .reference_metrics import ReferenceMetricsScorer
 from .style import StyleRubricScorer
+from .vidcap import VidCapScorer
 
 PROTOCOLS = ("default", "anycap_v1")
-SCORERS: dict[str, type[ScorerBase]] = {"kpd": KPDScorer, "style_rubric": StyleRubricScorer}
+SCORERS: dict[str, type[ScorerBase]] = {"kpd": KPDScorer, "style_rubric": StyleRubricScorer, "mia": MIAScorer,
+                                     "vidcap_qa": VidCapScorer, "reference_metrics": ReferenceMetricsScorer}
 
 
 def get_scorer(name: str, protocol: str = "default", modality: str = "",
