@@ -46,17 +46,14 @@ def _tokenize(texts: dict[int, list[str]]) -> dict[int, list[str]]:
 
 
 def _minilm(candidates: list[str], references: list[list[str]]) -> list[float]:
-    """Mean cosine similarity of each candidate to its references."""
+    """Mean cosine similarity of each candidate to its references (each distinct text encoded once)."""
     from .encoder import embed
 
-    flat = [r for refs in references for r in refs]
-    cand, refs = embed(candidates), embed(flat)
-    out, start = [], 0
-    for i, group in enumerate(references):
-        sims = refs[start:start + len(group)] @ cand[i]
-        out.append(float(sims.mean()))
-        start += len(group)
-    return out
+    texts = list(dict.fromkeys([*candidates, *(r for refs in references for r in refs)]))
+    row = {t: i for i, t in enumerate(texts)}
+    vectors = embed(texts)
+    return [float((vectors[[row[r] for r in refs]] @ vectors[row[c]]).mean())
+            for c, refs in zip(candidates, references)]
 
 
 def compute(metrics: Sequence[str], candidates: list[str], references: list[list[str]]) -> dict[str, MetricResult]:

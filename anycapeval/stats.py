@@ -27,7 +27,9 @@ def resampled_sums(columns: Sequence[np.ndarray], rng: np.random.Generator, n_re
     step = max(1, _CHUNK_CELLS // n)
     for start in range(0, n_resamples, step):
         stop = min(n_resamples, start + step)
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(stop - start)])
+        # One draw for the whole chunk: the same random stream as one draw per resample, without the loop.
+        draws = rng.integers(0, n, (stop - start, n)) + np.arange(stop - start)[:, None] * n
+        counts = np.bincount(draws.ravel(), minlength=(stop - start) * n).reshape(stop - start, n)
         out[start:stop] = counts @ data
     return out
 

@@ -35,7 +35,7 @@ def test_demo_run_with_offline_judge_prints_tables(tmp_path, isolated_cache):
                     assert value["value"] is not None and value["ci"][0] <= value["value"] <= value["ci"][1]
     assert summary["tasks"]["demo_image_style"]["dimensions"]["Brf"]["style_score"]["value"] == 3.0
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and "offline:minilm-v1" in manifest["judges"]
+    assert manifest["status"] == "complete" and "offline:minilm-v2" in manifest["judges"]
     assert "OFFLINE APPROXIMATION" in (tmp_path / "run" / "summary.md").read_text()
 
 

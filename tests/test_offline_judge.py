@@ -1,0 +1,93 @@
+"""The offline judge: key-point reading, fluency rules, decisions and grades on built examples."""
+
+import asyncio
+import json
+
+import pytest
+
+from anycapeval.judges import make_judge
+from anycapeval.judges.offline import VERSION, OfflineJudge
+from anycapeval.judges.offline_text import fluency_errors, read_key_point
+from anycapeval.refmetrics import compute
+from anycapeval.types import JudgeRequest
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return OfflineJudge()
+
+
+def content(caption, *key_points):
+    return JudgeRequest(role="content", prompt="p", caption=caption, key_points=tuple(key_points))
+
+
+def style(caption, reference):
+    return JudgeRequest(role="style", prompt="p", caption=caption, reference=reference, instruction_type="brief")
+
+
+def test_key_points_are_read_by_rule():
+    kp = read_key_point("describe the fence material (metal mesh panels)")
+    assert (kp.text, kp.detail, kp.exclude) == ("fence material metal mesh panels", "metal mesh panels", False)
+    for text, thing in [("avoid mentioning the trees", "trees"), ("no mention of the sky", "sky"),
+                        ("exclude any mention of the boats", "boats"), ("omit all references to oranges", "oranges"),
+                        ("describe the environment while omitting the trampoline", "trampoline")]:
+        assert read_key_point(text).exclude and read_key_point(text).text == thing
+    assert not read_key_point("note the absence of other notable movements").exclude
+    assert not read_key_point("no movement of the camera").exclude  # a statement, not an exclusion
+
+
+@pytest.mark.parametrize("caption,error", [
+    ("a dog is barking and a", "unfinished"), ("a vehicle horn honking followed by a vehicle horn honking",
+                                               "repeated_phrase"),
+    ("a chair and a chair", "repeated_word"), ("a engine runs", "article"), ("a gun is followed by a man speaking",
+                                                                             "missing_verb")])
+def test_fluency_rules_find_each_error_type(caption, error):
+    assert error in fluency_errors(caption)
+
+
+@pytest.mark.parametrize("caption", ["a man speaks while a car passes by", "A woman speaks, then a man laughs.",
+                                     "Birds chirp as water flows in a stream"])
+def test_fluent_captions_pass(caption):
+    assert fluency_errors(caption) == ()
+
+
+def test_content_decisions(judge):
+    caption = ("The fence around the tennis court is tall and made of green metal mesh panels. "
+               "Barbed wire runs along the top.")
+    request = content(caption, "mention the fence height (tall)", "describe the fence material (metal mesh panels)",
+                      "describe the presence of barbed wire at the top", "mention the dog sleeping on the sofa",
+                      "avoid mentioning the trees", "avoid mentioning the fence")
+    (j,) = asyncio.run(judge.judge_batch([request]))
+    assert j.status == "ok" and j.value == [1, 1, 1, 0, 1, 0]
+    assert "offline approximation" in j.notes and json.loads(j.raw)["decisions"][0]["reason"].startswith("match")
+
+
+def test_style_grades_order_captions(judge):
+    reference = "A brown dog runs across a green park chasing a red ball."
+    same, close = style(reference, reference), style("A brown dog chases a red ball across the park.", reference)
+    off = style("A stock market chart with falling prices on a screen.", reference)
+    broken = style("a brown dog runs across a green park chasing a", reference)
+    grades = [j.value for j in asyncio.run(judge.judge_batch([same, close, off, broken]))]
+    assert grades[0] == 3 and grades[1] >= 2 and grades[2] <= 1 and grades[3] < grades[0]
+
+
+def test_quality_rewards_agreement_and_penalises_fluency(judge):
+    refs = [("a man speaks and a dog barks", "a dog barks while a man talks")] * 3
+    good, broken, wrong = judge.quality_scores(["a man talks as a dog barks", "a man talks and a dog barks and a",
+                                                "a violin plays a slow melody"], refs)
+    assert good["quality"] > broken["quality"] > wrong["quality"] and broken["fluency_errors"] == 1
+    assert good["reference_consistency"] == pytest.approx(wrong["reference_consistency"])
+
+
+def test_minilm_metric_equals_refmetrics(judge):
+    candidates = ["a cat sits on a mat", "two people walk on a beach"]
+    references = [["a cat on a mat", "a sleeping cat"], ["people walking by the sea"]]
+    ours = judge.mean_cosines(candidates, references)
+    theirs = compute(["minilm"], candidates, references)["minilm"].per_item
+    assert ours == pytest.approx(theirs, abs=2e-3)
+
+
+def test_identity_names_the_version_and_is_the_default_judge():
+    judge = make_judge(None)
+    assert isinstance(judge, OfflineJudge) and judge.spec == f"offline:{VERSION}" and VERSION == "minilm-v2"
+    assert judge.identity["precision"] in ("bf16", "fp32") and judge.approximation is True
