@@ -77,7 +77,12 @@ KINDS = (
                    "attn_implementation": "passed to from_pretrained (e.g. sdpa, flash_attention_2)",
                }),
     SystemKind("acm", "acm:<checkpoint>", "an ACM refiner over a base system (needs --base SYSTEM; "
-               "--base-args for the base's own arguments)", {}),
+               "--base-args for the base's own arguments)", {
+                   "device": "cpu, cuda, cuda:1 or auto (auto: cuda when available)",
+                   "dtype": "auto, float32, bfloat16 or float16",
+                   "batch_size": "captions refined per generate call (8)",
+                   "max_new_tokens": "longest refined caption in tokens",
+               }),
 )
 
 SECRET_ARG = re.compile(r"^(api_?key|key|token|secret|password)$|_(key|token|secret|password)$", re.I)
