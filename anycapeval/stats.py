@@ -7,7 +7,7 @@ resampled independently, which is the stratified bootstrap the task average call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def ci(replicates: np.ndarray, level: float = 0.95) -> list[float | None]:
 
 
 def bootstrap_groups(
-    groups: dict[str, Sequence[np.ndarray]],
+    groups: Mapping[str, Sequence[np.ndarray]],
     statistic: Callable[[np.ndarray], np.ndarray],
     n_resamples: int = N_RESAMPLES,
     seed: int = SEED,
