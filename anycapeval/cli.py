@@ -1,4 +1,5 @@
-"""Command line: `anycapeval run|score|tasks|data`.
+"""Command line: `anycapeval run|score|tasks|data`, plus the commands that live beside their feature
+(systems, merge, acm, leaderboard, correlate, judge-check, kpd-study; see COMMAND_MODULES).
 
 Exit codes: 0 fine; 2 bad input or usage (the message says what to fix); 3 too many judge errors.
 """
@@ -24,6 +25,9 @@ EPILOG = """examples:
   anycapeval run --model predictions:my_captions.jsonl --tasks anycapeval_image --data-dir ./AnyCapEval \\
       --judge openai --judge-concurrency 32
   anycapeval score --predictions gen_style.jsonl --tasks anycapeval_video_style --judge openai:gpt-4o-2024-08-06
+  anycapeval run --model hf:Qwen/Qwen2.5-VL-7B-Instruct --model-args device=cuda --tasks anycapeval_image \
+      --data-dir ./AnyCapEval --judge openai
+  anycapeval leaderboard runs/ --output board
 """
 
 
@@ -76,17 +80,16 @@ COMMAND_MODULES = (
 
 def _register_commands(sub: Any) -> None:
     import importlib
-    import importlib.util
 
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:  # TODO(integration): drop once all modules exist
-            importlib.import_module(name).register(sub)
+        importlib.import_module(name).register(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="anycapeval", description="Evaluate controllable captioning (AnyCapEval: KPD content and rubric "
-        "style scores) for image, video and audio captioners.", epilog=EPILOG,
+        prog="anycapeval", description="Evaluate controllable captioning of images, videos and audio: AnyCapEval "
+        "(KPD content and rubric style scores), MIA-Bench, VidCapBench and reference metrics; real captioners, the ACM "
+        "refiner, leaderboards and metric studies. `anycapeval COMMAND --help` explains each command.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"anycapeval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
