@@ -20,9 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .data import load_items
+from .generation import generate, shard_block
 from .judges import Judge, make_judge
 from .judges.roles import get_role
-from .media import MediaError, media_hash
+from .media import media_hash
 from .prompts import Template, load_template
 from .registry import Task, prompt_path, resolve_tasks
 from .scorers import get_scorer
@@ -30,7 +31,7 @@ from .scorers.base import ScorerBase
 from .stats import N_RESAMPLES, SEED
 from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
 from .systems import System, make_system
-from .types import GENERATION_ERROR, JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
+from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
 
 console = Console(stderr=True)
 
@@ -113,71 +114,8 @@ class Runner:
 
     # -- stages -----------------------------------------------------------------------------------
 
-    def generation_key(self, system: System, item: Item) -> str:
-        """Cache key: the system's identity + the instruction + the media's content hash. Raises
-        MediaError when the system needs the media and it is absent."""
-        needs_media = getattr(system, "needs_media", True)
-        if item.media_path is None and needs_media:
-            raise MediaError(item.media, "not found (pass --media-dir DIR or --media-dir "
-                             f"{item.modality}=DIR)")
-        identity = getattr(system, "identity", None) or {"spec": system.spec,
-                                                         "base": getattr(system, "base_spec", None)}
-        media = media_hash(item.media_path) if item.media_path is not None and needs_media else None
-        return content_key("generation", identity, item.instruction, media)
-
     async def generate(self, system: System, items: list[Item], progress: Progress) -> list[Prediction]:
-        """Predictions in item order. Cacheable systems' captions come from the cache when there, and
-        each new one is cached as it completes, so a killed run resumes where it stopped."""
-        bar = progress.add_task(f"generate {items[0].task if items else ''}", total=len(items))
-        out: dict[int, Prediction] = {}
-        keys: dict[int, str] = {}
-        if system.cacheable:
-            for n, item in enumerate(items):
-                try:
-                    keys[n] = self.generation_key(system, item)
-                except MediaError as exc:
-                    out[n] = Prediction(item.task, item.id, system.spec, "", GENERATION_ERROR, str(exc))
-            cached = self.cache.get_many(list(dict.fromkeys(keys.values())))
-            for n, key in keys.items():
-                if key in cached:
-                    hit = cached[key]
-                    out[n] = Prediction(items[n].task, items[n].id, system.spec, hit["caption"], OK,
-                                        usage=hit.get("usage", {}))
-        todo = [n for n in range(len(items)) if n not in out]
-        progress.update(bar, completed=len(out))
-
-        def done(n: int, prediction: Prediction) -> None:
-            out[n] = prediction
-            if n in keys and prediction.status == OK:
-                self.cache.put(keys[n], "generation", {"caption": prediction.caption, "usage": prediction.usage})
-            progress.advance(bar)
-
-        async def one(n: int) -> Prediction:
-            try:
-                return await system.generate(items[n])
-            except MediaError as exc:  # a system that let its media error escape: still this item's failure
-                return Prediction(items[n].task, items[n].id, system.spec, "", GENERATION_ERROR, str(exc))
-
-        batch = getattr(system, "generate_batch", None)
-        if batch is not None:
-            size = max(1, int(getattr(system, "batch_size", 8)))
-            for start in range(0, len(todo), size):
-                chunk = todo[start:start + size]
-                for n, prediction in zip(chunk, await batch([items[n] for n in chunk])):
-                    done(n, prediction)
-        else:
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for n in todo:
-                queue.put_nowait(n)
-
-            async def worker() -> None:
-                while not queue.empty():
-                    n = queue.get_nowait()
-                    done(n, await one(n))
-
-            width = getattr(system, "concurrency", None) or self.o.generation_concurrency
-            await asyncio.gather(*(worker() for _ in range(min(width, len(todo)) or 1)))
-        return [out[n] for n in range(len(items))]
+        return await generate(system, items, self.cache, progress, self.o.generation_concurrency)
 
     def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest,
                            sees_media: bool) -> tuple[JudgeRequest, str]:
@@ -419,19 +357,6 @@ class Runner:
         if base and self.o.base_args:
             out["base_args"] = dict(self.o.base_args)
         return out
-
-
-def shard_block(total: int, shard: tuple[int, int] | None) -> tuple[int, int, int]:
-    """(start, stop, total) of the k-th of n contiguous, near-equal blocks of a task's items.
-    Contiguous blocks keep the item order, so merged shards bootstrap exactly like one run."""
-    if shard is None:
-        return 0, total, total
-    k, n = shard
-    if not 1 <= k <= n:
-        raise AnyCapError(f"--shard {k}/{n}: K must be between 1 and N")
-    if n > total:
-        raise AnyCapError(f"--shard {k}/{n}: a task has only {total} items; use at most {total} shards")
-    return (k - 1) * total // n, k * total // n, total
 
 
 def _settings(system: Any) -> dict[str, Any] | None:
