@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .data import read_jsonl
 from .registry import resolve_tasks
 from .scorers import get_scorer
 from .store import write_json_atomic, write_jsonl_atomic
@@ -36,14 +37,7 @@ def _read_json(path: Path) -> Any:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise AnyCapError(f"{path}: not found; is this a finished run directory?")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}", "<line>", f"not valid JSON ({exc.msg})") from None
-    return rows
+    return [record for _, record in read_jsonl(path)]
 
 
 class Shard:

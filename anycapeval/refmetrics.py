@@ -39,10 +39,17 @@ def spice_available() -> bool:
     return os.path.isdir(lib) and any(name.startswith("stanford-corenlp") for name in os.listdir(lib))
 
 
-def _tokenize(texts: dict[int, list[str]]) -> dict[int, list[str]]:
+Tokenized = tuple[dict[int, list[str]], dict[int, list[str]]]  # (references, candidates) by item index
+
+
+def tokenize(candidates: list[str], references: list[list[str]]) -> Tokenized:
+    """PTB-tokenise a corpus once (a Java process per call) for `compute` and any other n-gram use."""
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+    def ptb(texts: dict[int, list[str]]) -> dict[int, list[str]]:
+        return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+
+    return ptb(dict(enumerate(references))), ptb({i: [c] for i, c in enumerate(candidates)})
 
 
 def _minilm(candidates: list[str], references: list[list[str]]) -> list[float]:
@@ -56,8 +63,10 @@ def _minilm(candidates: list[str], references: list[list[str]]) -> list[float]:
             for c, refs in zip(candidates, references)]
 
 
-def compute(metrics: Sequence[str], candidates: list[str], references: list[list[str]]) -> dict[str, MetricResult]:
-    """Score candidates[i] against references[i] for every requested metric."""
+def compute(metrics: Sequence[str], candidates: list[str], references: list[list[str]],
+            tokenized: Tokenized | None = None) -> dict[str, MetricResult]:
+    """Score candidates[i] against references[i] for every requested metric (`tokenized`: the
+    corpus's `tokenize` output, when the caller already has it)."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise AnyCapError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
@@ -74,8 +83,7 @@ def compute(metrics: Sequence[str], candidates: list[str], references: list[list
                           "installed (a download); drop spice/spider, or install them and set ANYCAPEVAL_SPICE=1")
     out: dict[str, MetricResult] = {}
     if wanted & {*NGRAM_METRICS, *OPTIONAL_METRICS}:
-        gts = _tokenize(dict(enumerate(references)))
-        res = _tokenize({i: [c] for i, c in enumerate(candidates)})
+        gts, res = tokenized or tokenize(candidates, references)
         out.update(_ngram(wanted, gts, res))
     if "minilm" in wanted:
         per = _minilm(candidates, references)

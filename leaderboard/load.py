@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import read_jsonl
 from ..types import AnyCapError, InputError
 
 
@@ -53,18 +54,11 @@ def _read_scores(path: Path) -> dict[str, list[dict[str, Any]]]:
     if not path.is_file():
         raise AnyCapError(f"{path}: not found; the paired test against the base needs each run's scores.jsonl")
     out: dict[str, list[dict[str, Any]]] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}", "<line>", f"invalid JSON: {exc.msg}") from None
-            for key in ("task", "item_id", "dimension", "status"):
-                if key not in row:
-                    raise InputError(f"{path}:{lineno}", key, "missing")
-            out.setdefault(row["task"], []).append(row)
+    for lineno, row in read_jsonl(path):
+        for key in ("task", "item_id", "dimension", "status"):
+            if key not in row:
+                raise InputError(f"{path}:{lineno}", key, "missing")
+        out.setdefault(row["task"], []).append(row)
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..scorers import SCORERS, get_scorer
-from ..scorers.aggregate import Ratio, _ratio_values
+from ..scorers.aggregate import Ratio, ratio_values
 from ..stats import N_RESAMPLES, SEED, bootstrap_groups, ci
 from ..types import OK
 
@@ -80,7 +80,7 @@ def paired_bootstrap(refined: list[dict[str, Any]], base: list[dict[str, Any]], 
     points = {d: np.array([c.sum() for c in cols]) for d, cols in groups.items()}
 
     def values(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _ratio_values(s[..., :2 * k], ratios), _ratio_values(s[..., 2 * k:], ratios)
+        return ratio_values(s[..., :2 * k], ratios), ratio_values(s[..., 2 * k:], ratios)
 
     out: dict[tuple[str, str], Paired] = {}
     per_dim_point, per_dim_reps = {}, {}

@@ -50,8 +50,7 @@ def test_bleu_resamples_reproduce_corpus_bleu_and_cis_bracket_it():
     # the recomputation from per-clip statistics gives pycocoevalcap's corpus BLEU on the full sample
     from anycapeval.scorers.reference_metrics import bleu_from_stats, bleu_stats
 
-    gts = refmetrics._tokenize(dict(enumerate(refs)))
-    res = refmetrics._tokenize({i: [c] for i, c in enumerate(cands)})
+    gts, res = refmetrics.tokenize(cands, refs)
     full = bleu_from_stats(bleu_stats(gts, res).sum(axis=0))
     assert full[0] == pytest.approx(plain["bleu1"].corpus, abs=1e-12)
     assert full[3] == pytest.approx(plain["bleu4"].corpus, abs=1e-12)

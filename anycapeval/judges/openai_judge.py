@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 from pathlib import Path
 from typing import Any
 
 from ..media import audio_payload, image_data_url, video_frame_urls
+from ..retry import back_off, retry_after_s
 from ..types import JUDGE_ERROR, OK, AnyCapError, JudgeRequest, Judgment
 from .parse import JudgeAnswerError
 from .roles import parse_for
@@ -132,18 +132,13 @@ class OpenAIJudge:
                                 usage=usage, attempts=attempt, media_sent=media_sent)
             except openai.APIStatusError as exc:  # 429 and 5xx (and other statuses worth one more try)
                 error = f"HTTP {exc.status_code}: {exc.message}"
-                header = exc.response.headers.get("retry-after") if exc.response is not None else None
-                try:
-                    retry_after = min(float(header), 30.0) if header is not None else None
-                except ValueError:
-                    retry_after = None
+                retry_after = retry_after_s(exc)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             except (openai.APIError, ValueError) as exc:  # e.g. a malformed HTTP body: the judge's failure
                 error = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_attempts:
-                delay = retry_after if retry_after is not None else self.retry_base_s * 2 ** (attempt - 1)
-                await asyncio.sleep(min(delay, 30.0) * (0.5 + random.random() / 2 if retry_after is None else 1))
+                await back_off(attempt, self.retry_base_s, retry_after)
         return Judgment(JUDGE_ERROR, self.spec, raw=raw, error=f"after {self.max_attempts} attempts: {error}",
                         usage=usage, attempts=self.max_attempts, media_sent=media_sent)
 

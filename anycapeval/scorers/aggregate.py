@@ -34,7 +34,7 @@ def _columns(rows: Sequence[Score], ratios: dict[str, Ratio]) -> list[np.ndarray
     return cols
 
 
-def _ratio_values(sums: np.ndarray, ratios: dict[str, Ratio]) -> np.ndarray:
+def ratio_values(sums: np.ndarray, ratios: dict[str, Ratio]) -> np.ndarray:
     """(…, 2k) sums -> (…, k) ratio values; a zero denominator gives NaN (no value)."""
     num, den = sums[..., 0:2 * len(ratios):2], sums[..., 1:2 * len(ratios):2]
     scale = np.array([r.scale for r in ratios.values()])
@@ -62,19 +62,19 @@ def aggregate(scores: Sequence[Score], dims_order: Sequence[str], ratios: dict[s
     groups: dict[str, Sequence[np.ndarray]] = {d: _columns(rows, ratios) for d, rows in ok_rows.items()}
     pooled = [s for rows in ok_rows.values() for s in rows]
     groups["__micro__"] = _columns(pooled, ratios)
-    reps = bootstrap_groups(groups, lambda sums: _ratio_values(sums, ratios))
+    reps = bootstrap_groups(groups, lambda sums: ratio_values(sums, ratios))
 
     dimensions: dict[str, Any] = {}
     point: dict[str, np.ndarray] = {}
     for d in ok_rows:
         sums = np.array([c.sum() for c in groups[d]])
-        point[d] = _ratio_values(sums, ratios)
+        point[d] = ratio_values(sums, ratios)
         entry: dict[str, Any] = {name: metric(point[d][j], reps[d][:, j]) for j, name in enumerate(ratios)}
         entry.update(counts(by_dim[d]))
         dimensions[d] = entry
 
     average: dict[str, Any] = {}
-    micro_point = _ratio_values(np.array([c.sum() for c in groups["__micro__"]]), ratios)
+    micro_point = ratio_values(np.array([c.sum() for c in groups["__micro__"]]), ratios)
     dim_names = list(ok_rows)
     for j, (name, r) in enumerate(ratios.items()):
         if r.average == "micro":

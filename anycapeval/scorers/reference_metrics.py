@@ -171,21 +171,19 @@ def corpus_metrics(metrics: list[str], candidates: list[str], references: list[l
     picks = rng.integers(0, n, (n_resamples, n))
     weights = np.stack([np.bincount(row, minlength=n) for row in picks]).astype(float)  # resample -> clip counts
     plain = [m for m in metrics if m != "meteor"]
-    computed = refmetrics.compute(plain, candidates, references) if plain else {}
+    # tokenised once (a Java process), for every n-gram metric below
+    ngram = any(m != "minilm" for m in metrics)
+    tokenized = refmetrics.tokenize(candidates, references) if ngram else None
+    gts, res = tokenized or ({}, {})
+    computed = refmetrics.compute(plain, candidates, references, tokenized) if plain else {}
     out: dict[str, dict[str, Any]] = {}
-    gts = res = None
-    if any(m.startswith("bleu") or m == "meteor" for m in metrics):
-        gts = refmetrics._tokenize(dict(enumerate(references)))
-        res = refmetrics._tokenize({i: [c] for i, c in enumerate(candidates)})
     if any(m.startswith("bleu") for m in metrics):
-        assert gts is not None and res is not None
         reps = bleu_from_stats(weights @ bleu_stats(gts, res))
         for k in range(4):
             name = f"bleu{k + 1}"
             if name in metrics:
                 out[name] = {"value": computed[name].corpus, "ci": ci(reps[:, k])}
     if "meteor" in metrics:
-        assert gts is not None and res is not None
         value, reps_m = meteor_resamples(gts, res, picks)
         out["meteor"] = {"value": value, "ci": ci(reps_m)}
     for name in plain:

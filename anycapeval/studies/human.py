@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import read_jsonl
 from ..types import AnyCapError, InputError
 
 FORMATS = ("thumb", "fense", "csv")
@@ -52,23 +53,10 @@ class Pair:
 
 
 def _read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return [(f"{path}:{lineno}", record) for lineno, record in read_jsonl(path)]
     except OSError as exc:
         raise AnyCapError(f"cannot read {path}: {exc.strerror}") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(where, "<line>", f"not JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise InputError(where, "<line>", "expected a JSON object")
-        rows.append((where, record))
-    return rows
 
 
 def _text(record: dict[str, Any], name: str, where: str) -> str:

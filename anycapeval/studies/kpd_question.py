@@ -11,10 +11,10 @@ raw count and r = 0.521 for length).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
+from ..data import read_jsonl
 from ..store import write_atomic, write_json_atomic
 from ..types import OK, AnyCapError, InputError
 from .stats import N_RESAMPLES, correlations
@@ -25,13 +25,7 @@ def read_scores(run_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise AnyCapError(f"{run_dir}: no scores.jsonl (pass a run directory of `anycapeval run`)")
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{lineno}", "<line>", f"not JSON: {exc.msg}") from None
+    for _, row in read_jsonl(path):
         m = row.get("metrics") or {}
         if row.get("status") != OK or "matched" not in m:
             continue  # style items, failures and skips say nothing about key points

@@ -9,11 +9,11 @@ answers; an unknown model or a bad key stops the run; unreadable media fails onl
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 from ..judges.openai_judge import read_api_key
 from ..media import MediaError, audio_payload, image_data_url, image_to_data_url, sample_video_frames
+from ..retry import back_off, retry_after_s
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 from . import SystemFatalError
 
@@ -120,16 +120,11 @@ class OpenAISystem:
                 return self._fail(item, f"bad request: {exc.message}", usage)
             except openai.APIStatusError as exc:  # 429 and 5xx
                 error = f"HTTP {exc.status_code}: {exc.message}"
-                header = exc.response.headers.get("retry-after") if exc.response is not None else None
-                try:
-                    retry_after = min(float(header), 30.0) if header is not None else None
-                except ValueError:
-                    retry_after = None
+                retry_after = retry_after_s(exc)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.APIError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_attempts:
-                delay = retry_after if retry_after is not None else self.retry_base_s * 2 ** (attempt - 1)
-                await asyncio.sleep(min(delay, 30.0) * (0.5 + random.random() / 2 if retry_after is None else 1))
+                await back_off(attempt, self.retry_base_s, retry_after)
         return self._fail(item, f"after {self.max_attempts} attempts: {error}", usage)
 
     async def aclose(self) -> None:
