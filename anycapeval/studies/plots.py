@@ -36,12 +36,15 @@ def plot_rated(values: dict[str, list[float]], human: Sequence[float], target: s
         ax.set_ylabel(target)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
+    return [_save(plt, fig, output / "scatter.png")]
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / "scatter.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return [path]
+    return path
 
 
 def plot_pairs(results: dict[str, Any], output: Path) -> list[Path]:
@@ -58,12 +61,7 @@ def plot_pairs(results: dict[str, Any], output: Path) -> list[Path]:
     ax.set_ylim(40, 100)
     ax.set_ylabel("pairwise accuracy (%)")
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / "pairwise_accuracy.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(plt, fig, output / "pairwise_accuracy.png")]
 
 
 def plot_kpd(words: Sequence[float], recall: Sequence[float], kpd: Sequence[float], output: Path) -> list[Path]:
@@ -74,9 +72,4 @@ def plot_kpd(words: Sequence[float], recall: Sequence[float], kpd: Sequence[floa
         ax.scatter(words, y, s=8, alpha=0.4)
         ax.set_xlabel("caption length (words)")
         ax.set_ylabel(label)
-    fig.tight_layout()
-    output.mkdir(parents=True, exist_ok=True)
-    path = output / "kpd_vs_length.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [_save(plt, fig, output / "kpd_vs_length.png")]
