@@ -1,7 +1,8 @@
 """Command line: `anycapeval run|score|tasks|data`, plus the commands that live beside their feature
 (systems, merge, acm, leaderboard, correlate, judge-check, kpd-study; see COMMAND_MODULES).
 
-Exit codes: 0 fine; 2 bad input or usage (the message says what to fix); 3 too many judge errors.
+Exit codes: 0 fine; 2 bad input, usage, or a server that cannot do the work (the message says what to
+fix); 3 too many judge errors; 4 too many generation errors.
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ def _judge_args(p: argparse.ArgumentParser) -> None:
                    "(K = 1..N), e.g. one per machine; join the run directories with `anycapeval merge`")
     j = p.add_argument_group("judge")
     j.add_argument("--judge", help="openai:<snapshot> for an OpenAI-compatible server, `openai` for each task's pinned "
-                   "snapshot, `offline` (default: CPU sentence-encoder approximation, no key), fake:perfect|zero|fail")
-    j.add_argument("--judge-base-url", help="base URL of an OpenAI-compatible server (vLLM, SGLang, Ollama, Azure...)")
+                   "snapshot, azure:<deployment> for an Azure classic endpoint, `offline` (default: CPU "
+                   "sentence-encoder approximation, no key), fake:perfect|zero|fail")
+    j.add_argument("--judge-base-url", help="base URL of an OpenAI-compatible server (vLLM, SGLang, Ollama, llama.cpp, "
+                   "Azure's .../openai/v1/), or the Azure resource endpoint for azure:<deployment>")
+    j.add_argument("--judge-param", action="append", metavar="K=V",
+                   help="a judge request setting (repeatable): reasoning_effort=low, max_tokens=2048, "
+                   "family=reasoning|chat|audio, structured=auto|json_schema|json_object_schema|json_object|none, "
+                   "api_version=2024-10-21 (Azure); any other key is sent to the server as is (extra_body), "
+                   "values read as JSON when they parse, e.g. top_k=20")
     j.add_argument("--judge-key-file", help="file holding the API key (default: $OPENAI_API_KEY)")
     j.add_argument("--judge-prompt", action="append", metavar="[ROLE=]FILE",
                    help="use another prompt template for role content or style (repeatable)")
@@ -58,6 +66,8 @@ def _judge_args(p: argparse.ArgumentParser) -> None:
     j.add_argument("--judge-seed", type=int, default=1234)
     j.add_argument("--max-judge-error-rate", type=float, default=0.0,
                    help="exit with code 3 when more than this share of judgments failed (default 0)")
+    j.add_argument("--max-generation-error-rate", type=float, default=0.0,
+                   help="exit with code 4 when more than this share of generations failed (default 0)")
     j.add_argument("--allow-self-judge", action="store_true", help="allow the judge to be the system under test")
     s = p.add_argument_group("scoring and output")
     s.add_argument("--protocol", choices=("default", "anycap_v1"), default="default",
@@ -75,6 +85,8 @@ COMMAND_MODULES = (
     "anycapeval.acm.cli",  # acm train|refine
     "anycapeval.leaderboard.cli",  # leaderboard
     "anycapeval.studies.cli",  # correlate, judge-check
+    "anycapeval.judge_agree",  # judge-agree
+    "anycapeval.lmeval",  # lm-eval-path
 )
 
 
@@ -127,9 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from .api import run_results
+    from .chat import parse_params
     from .prompts import parse_prompt_overrides
     from .report import print_summary
-    from .runner import RunOptions, run
+    from .runner import RunOptions
     from .systems import parse_model_args
 
     model = f"predictions:{args.predictions}" if args.command == "score" else args.model
@@ -146,9 +160,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         max_judge_error_rate=args.max_judge_error_rate, cache_path=args.cache,
         allow_self_judge=args.allow_self_judge, command=["anycapeval", *argv],
         judge_options={"max_attempts": args.judge_max_attempts, "temperature": args.judge_temperature,
-                       "seed": args.judge_seed} if (args.judge or "").startswith("openai") else {},
+                       "seed": args.judge_seed} if (args.judge or "").startswith(("openai", "azure")) else {},
+        judge_params=parse_params(args.judge_param), max_generation_error_rate=args.max_generation_error_rate,
     )
-    result = run(options)
+    result = run_results(options)  # the same path as anycapeval.evaluate()
     print_summary(result.summary, out)
     for message in result.messages:
         console.print(f"[yellow]warning:[/yellow] {message}")

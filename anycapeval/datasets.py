@@ -13,18 +13,38 @@ from .registry import all_tasks
 from .text import ConstraintParseError, parse_length_constraint
 from .types import AnyCapError
 
+FETCH_RECORD = ".anycapeval_fetch.json"  # in the fetched folder: which commit of the dataset it holds
+
 
 def fetch(target: Path | None = None, revision: str | None = None) -> Path:
-    """Download the AnyCapEval release from the Hugging Face Hub into the local cache (once)."""
-    from huggingface_hub import snapshot_download
+    """Download the AnyCapEval release from the Hugging Face Hub into the local cache, pinned: at
+    `revision`, else at the commit an earlier fetch recorded, else at the Hub's current commit, which is
+    then recorded (FETCH_RECORD) and reused by every later fetch and named in every run's manifest."""
+    import datetime as dt
+
+    from huggingface_hub import HfApi, snapshot_download
 
     target = target or fetched_data_dir()
     try:
+        revision = revision or fetched_revision(target) or HfApi().dataset_info(HF_DATASET).sha
         path = snapshot_download(repo_id=HF_DATASET, repo_type="dataset", local_dir=str(target), revision=revision)
     except Exception as exc:  # network, auth, unknown revision: say what to do instead
         raise AnyCapError(f"could not download {HF_DATASET}: {exc}. Without network, copy the release to a "
                           "folder and pass --data-dir DIR.") from None
+    record = {"dataset": HF_DATASET, "revision": revision, "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    (Path(path) / FETCH_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return Path(path)
+
+
+def fetched_revision(data_dir: str | Path | None) -> str | None:
+    """The dataset commit `anycapeval data fetch` recorded in this folder (None for other folders)."""
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / FETCH_RECORD
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["revision"]) or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def known_checksums() -> dict[str, Any]:

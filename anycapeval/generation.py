@@ -16,6 +16,8 @@ from .store import Cache, content_key
 from .systems import System
 from .types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 
+SERVED = ("served_model", "system_fingerprint", "finish_reason")  # provenance kept with a cached caption
+
 
 def generation_key(system: System, item: Item) -> str:
     """Cache key: the system's identity + the instruction + the media's content hash. Raises
@@ -47,14 +49,15 @@ async def generate(system: System, items: list[Item], cache: Cache, progress: Pr
             if key in cached:
                 hit = cached[key]
                 out[n] = Prediction(items[n].task, items[n].id, system.spec, hit["caption"], OK,
-                                    usage=hit.get("usage", {}))
+                                    usage=hit.get("usage", {}), **{k: hit.get(k, "") for k in SERVED})
     todo = [n for n in range(len(items)) if n not in out]
     progress.update(bar, completed=len(out))
 
     def done(n: int, prediction: Prediction) -> None:
         out[n] = prediction
         if n in keys and prediction.status == OK:
-            cache.put(keys[n], "generation", {"caption": prediction.caption, "usage": prediction.usage})
+            cache.put(keys[n], "generation", {"caption": prediction.caption, "usage": prediction.usage,
+                                              **{k: getattr(prediction, k) for k in SERVED}})
         progress.advance(bar)
 
     async def one(n: int) -> Prediction:

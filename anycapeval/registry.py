@@ -24,6 +24,8 @@ class JudgeSpec(BaseModel):
     snapshot: str = Field(min_length=1)
     prompt: str = Field(min_length=1, description="template path, relative to the tasks folder")
     media: bool | None = Field(None, description="show the judge the media (default: the role's default)")
+    paper_snapshot: str | None = Field(None, description="the judge the paper used, when it can no longer be "
+                                       "pinned (shut down); leaderboards mark runs judged otherwise")
 
 
 class TaskConfig(BaseModel):

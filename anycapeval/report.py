@@ -47,6 +47,12 @@ def _banner(summary: dict[str, Any]) -> str:
     return ""
 
 
+def served_lines(summary: dict[str, Any]) -> list[str]:
+    """`judge openai:gpt-4o-mini → gpt-4o-mini-2024-07-18 × 340`: what actually answered, per spec."""
+    return [f"{role} {spec} → " + ", ".join(f"{model} × {n}" for model, n in snapshots.items())
+            for role, by_spec in summary.get("served_models", {}).items() for spec, snapshots in by_spec.items()]
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [f"# anycapeval results: {summary['system']}", ""]
     banner = _banner(summary)
@@ -55,6 +61,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     errors = summary.get("judge_errors", {})
     lines += [f"Protocol `{summary['protocol']}`. Judge errors: {errors.get('n', 0)} of {errors.get('of', 0)} "
               "(excluded from every score). Values with 95 % bootstrap CIs.", ""]
+    served = served_lines(summary)
+    if served:
+        lines += ["Served model snapshots: " + "; ".join(f"`{line}`" for line in served) + ".", ""]
     for name, task in summary["tasks"].items():
         header, rows = _rows(task)
         lines += [f"## {name} (v{task['task_version']})", "",
@@ -77,6 +86,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    for line in served_lines(summary):
+        console.print(f"served: {line}")
     banner = _banner(summary)
     if banner:
         console.print(f"[yellow]{banner}[/yellow]")

@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .data import load_items
+from .data import load_items, resolve_data_dir
 from .generation import generate, shard_block
 from .judges import Judge, make_judge
 from .judges.roles import get_role
+from .lifecycle import shutdown_warning
 from .media import media_hash
 from .prompts import Template, load_template
 from .registry import Task, prompt_path, resolve_tasks
@@ -50,10 +51,12 @@ class RunOptions:
     judge_concurrency: int = 16
     judge_media: str = "auto"
     judge_options: dict[str, Any] = field(default_factory=dict)
+    judge_params: dict[str, Any] = field(default_factory=dict)  # --judge-param: client settings and extra_body
     protocol: str = "default"
     output: Path | None = None
     limit: int | None = None
     max_judge_error_rate: float = 0.0
+    max_generation_error_rate: float = 0.0
     cache_path: Path | None = None
     allow_self_judge: bool = False
     command: list[str] = field(default_factory=list)
@@ -94,12 +97,18 @@ class Runner:
         self.judgment_rows: list[dict[str, Any]] = []
         self.score_rows: list[dict[str, Any]] = []
         self.judge_attempted = self.judge_failed = 0
+        self.generated = self.generation_failed = 0
 
     def judge_for(self, task: Task, role: str) -> Judge:
         spec = judge_spec_for(task, role, self.o.judge) or "offline"
         if spec not in self.judges:
             self.judges[spec] = make_judge(spec, base_url=self.o.judge_base_url, key_file=self.o.judge_key_file,
-                                           concurrency=self.o.judge_concurrency, **self.o.judge_options)
+                                           concurrency=self.o.judge_concurrency, params=self.o.judge_params,
+                                           **self.o.judge_options)
+            model = getattr(self.judges[spec], "model", None)
+            warning = shutdown_warning(model) if model else None
+            for note in [*getattr(self.judges[spec], "notes", []), *([warning] if warning else [])]:
+                self.say(note)
         judge = self.judges[spec]
         known = getattr(judge, "roles", None)
         if known is not None and role not in known:
@@ -107,6 +116,12 @@ class Runner:
                               f"{', '.join(known)}); pass --judge openai for the task's pinned snapshot, or "
                               "--judge openai:<model>")
         return judge
+
+    def say(self, message: str) -> None:
+        """A warning shown now and repeated in the end-of-run summary."""
+        if message not in self.messages:
+            console.print(f"[yellow]warning:[/yellow] {message}")
+            self.messages.append(message)
 
     def template_for(self, task: Task, role: str) -> Template:
         path = self.o.judge_prompts.get(role) or self.o.judge_prompts.get("*") or prompt_path(task, role)
@@ -222,6 +237,8 @@ class Runner:
         judges = {role: self.judge_for(task, role) for role in scorer.roles}
         templates = {role: self.template_for(task, role) for role in scorer.roles}
         predictions = await self.generate(system, items, progress)
+        self.generated += len(predictions)
+        self.generation_failed += sum(p.status != OK for p in predictions)
         judgments, judgment_rows = await self.judge_rounds(task, scorer, judges, templates, items, predictions,
                                                            progress)
 
@@ -247,6 +264,12 @@ class Runner:
             self.messages.append(f"{cfg.name}: {text_only} judgments were made text-only because the media file "
                                  "was not found (pass --media-dir, or --judge-media always to make it an error)")
         result = scorer.aggregate(scores, list(cfg.dimensions.values()))
+        served: dict[str, int] = {}
+        for row in judgment_rows:
+            if row.get("served_model"):
+                served[row["served_model"]] = served.get(row["served_model"], 0) + 1
+        paper_judges = {spec.paper_snapshot for spec in cfg.judges if spec.paper_snapshot}
+        differs = sorted(p for p in paper_judges if not any(j.spec.endswith(f":{p}") for j in judges.values()))
         single = len(templates) == 1
         return {"task_version": cfg.version, "task_file_hash": task.file_hash, "modality": cfg.modality,
                 "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge_label,
@@ -254,7 +277,8 @@ class Runner:
                 "judge_is_approximation": any(j.approximation for j in judges.values()),
                 "prompt": next(iter(templates.values())).path if single else
                 {role: t.path for role, t in templates.items()},
-                "prompt_hash": prompt_hash, "judge_media_seen": media_seen, **result}
+                "prompt_hash": prompt_hash, "judge_media_seen": media_seen, "served_judge": served,
+                **({"paper_judge": ", ".join(differs)} if differs else {}), **result}
 
     # -- the whole run --------------------------------------------------------------------------------
 
@@ -276,6 +300,8 @@ class Runner:
                                       "anyway")
         system = make_system(o.model, every_item, all_ids, model_args=o.model_args, base=o.base,
                              base_args=o.base_args, concurrency=o.generation_concurrency)
+        for note in getattr(system, "notes", []):
+            self.say(note)
         for task in self.tasks:  # fail fast on a bad judge or prompt, before any generation
             for judge_spec in task.config.judges:
                 self.judge_for(task, judge_spec.role)
@@ -289,19 +315,37 @@ class Runner:
         if o.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
             summary["shard"] = f"{o.shard[0]}/{o.shard[1]}"
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=console, transient=False) as progress:
-            for task in self.tasks:
-                summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name], progress)
-        for closable in [*self.judges.values(), system, getattr(system, "base", None)]:
-            close = getattr(closable, "aclose", None)
-            if close:
-                await close()
+        try:
+            with Progress(*columns, console=console, transient=False) as progress:
+                for task in self.tasks:
+                    summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name],
+                                                                      progress)
+        finally:
+            for closable in [*self.judges.values(), system, getattr(system, "base", None)]:
+                close = getattr(closable, "aclose", None)
+                if close:
+                    await close()
 
         rate = self.judge_failed / self.judge_attempted if self.judge_attempted else 0.0
         summary["judges"] = sorted({t["judge"] for t in summary["tasks"].values()})
         summary["judge_errors"] = {"n": self.judge_failed, "of": self.judge_attempted, "rate": rate,
                                    "max_allowed_rate": o.max_judge_error_rate}
+        gen_rate = self.generation_failed / self.generated if self.generated else 0.0
+        summary["generation_errors"] = {"n": self.generation_failed, "of": self.generated, "rate": gen_rate,
+                                        "max_allowed_rate": o.max_generation_error_rate}
+        summary["served_models"] = served = served_models(self.prediction_rows, self.judgment_rows)
+        for role, by_spec in served.items():
+            for spec, snapshots in by_spec.items():
+                if len(snapshots) > 1:
+                    self.say(f"{role} {spec} was answered by {len(snapshots)} different snapshots ("
+                             + ", ".join(f"{m} x {n}" for m, n in snapshots.items())
+                             + "): pin a dated snapshot so every item is judged by the same model")
         exit_code = 0
+        if self.generation_failed and gen_rate > o.max_generation_error_rate:
+            exit_code = 4
+            self.messages.append(f"{self.generation_failed} of {self.generated} generations failed ({gen_rate:.1%} > "
+                                 f"--max-generation-error-rate {o.max_generation_error_rate:.1%}); they are excluded "
+                                 "from every score (see predictions.jsonl for each error).")
         if self.judge_failed and rate > o.max_judge_error_rate:
             exit_code = 3
             self.messages.append(f"{self.judge_failed} of {self.judge_attempted} judgments failed ({rate:.1%} > "
@@ -314,7 +358,8 @@ class Runner:
         write_jsonl_atomic(run_dir / "scores.jsonl", self.score_rows)
         write_json_atomic(run_dir / "summary.json", summary)
         (run_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
-        write_json_atomic(run_dir / "manifest.json", {**manifest, **self.manifest(system, "complete")})
+        write_json_atomic(run_dir / "manifest.json", {**manifest, **self.manifest(system, "complete"),
+                                                      "served_models": served})
         self.cache.close()
         return RunResult(run_dir, summary, exit_code, self.messages)
 
@@ -331,7 +376,8 @@ class Runner:
                 "blocks": {name: {"start": b[0], "stop": b[1], "total": b[2]}
                            for name, b in self.shard_blocks.items()}},
             "tasks": {t.name: {"version": t.config.version, "file": t.path, "file_hash": t.file_hash,
-                               "dataset": t.config.dataset} for t in self.tasks},
+                               "dataset": t.config.dataset, "data_revision": data_revision(t, o.data_dir)}
+                      for t in self.tasks},
             "judges": {j.spec: j.settings() for j in self.judges.values()},
             "judge_media": o.judge_media,
             "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
@@ -341,7 +387,8 @@ class Runner:
                           "shard": None if o.shard is None else f"{o.shard[0]}/{o.shard[1]}",
                           "generation_concurrency": o.generation_concurrency,
                           "judge_prompts": {k: str(v) for k, v in o.judge_prompts.items()},
-                          "max_judge_error_rate": o.max_judge_error_rate},
+                          "judge_params": o.judge_params, "max_judge_error_rate": o.max_judge_error_rate,
+                          "max_generation_error_rate": o.max_generation_error_rate},
         }
 
 
@@ -357,6 +404,33 @@ class Runner:
         if base and self.o.base_args:
             out["base_args"] = dict(self.o.base_args)
         return out
+
+
+def served_models(prediction_rows: list[dict[str, Any]],
+                  judgment_rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
+    """{"system"|"judge": {spec: {served snapshot: count}}} for the rows an API model answered."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for role, rows, spec_key in (("system", prediction_rows, "system"), ("judge", judgment_rows, "judge")):
+        for row in rows:
+            served = row.get("served_model")
+            if served:
+                counts = out.setdefault(role, {}).setdefault(row[spec_key], {})
+                counts[served] = counts.get(served, 0) + 1
+    return out
+
+
+def data_revision(task: Task, data_dir: str | None) -> str | None:
+    """The dataset commit behind this task's items, where it is known (`anycapeval data fetch` records it;
+    MIA-Bench's is the task file's hf_revision)."""
+    from .datasets import fetched_revision
+
+    if task.config.dataset == "anycapeval":
+        try:
+            return fetched_revision(resolve_data_dir(data_dir))
+        except AnyCapError:
+            return None
+    revision = task.config.options.get("hf_revision")
+    return None if revision is None else str(revision)
 
 
 def _settings(system: Any) -> dict[str, Any] | None:

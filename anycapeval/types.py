@@ -60,6 +60,10 @@ class Prediction:
     status: str = OK  # OK | GENERATION_ERROR
     error: str = ""
     usage: dict[str, int] = field(default_factory=dict, compare=False, hash=False)  # tokens a model call used
+    # what actually answered, for API systems: the served snapshot, its fingerprint, why it stopped
+    served_model: str = field(default="", compare=False)
+    system_fingerprint: str = field(default="", compare=False)
+    finish_reason: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "usage": dict(self.usage)}  # flat: no deep copy needed (asdict is slow at 100k)
@@ -92,6 +96,9 @@ class Judgment:
     attempts: int = 1
     media_sent: str = "none"  # what the judge saw besides text: none | image | video_frames:N | audio
     notes: list[str] = field(default_factory=list)
+    served_model: str = ""  # LLM judges: the snapshot that answered (an alias resolves to a dated one)
+    system_fingerprint: str = ""
+    finish_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)

@@ -46,7 +46,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     from ..stats import N_RESAMPLES, SEED
     from ..types import AnyCapError
-    from .build import build
+    from .files import build
     from .load import parse_labels
     from .paired import AVG
     from .render_md import num

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from typing import Any
 
-from .tables import Table
+from .tables import Table, judge_label
 
 FIELDS = ["task", "modality", "aspect", "scorer", "column", "column_kind", "metric", "system", "system_spec",
           "base", "base_spec", "run_dir", "setup", "rank", "judge", "judge_is_approximation", "prompt_hash",
@@ -32,6 +34,13 @@ def render_csv(tables: list[Table]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
+    for record in records(tables):
+        writer.writerow({k: _fmt(v) for k, v in record.items()})
+    return buf.getvalue()
+
+
+def records(tables: list[Table]) -> Iterator[dict[str, Any]]:
+    """One dict per (task, run, column), keyed by FIELDS: the CSV's rows and the DataFrame's."""
     for table in tables:
         for row in table.rows:
             for col in table.columns:
@@ -42,7 +51,8 @@ def render_csv(tables: list[Table]) -> str:
                     "column": col.key, "column_kind": col.kind, "metric": col.metric, "system": row.label,
                     "system_spec": row.run.system, "base": row.base_row.label if row.base_row else "",
                     "base_spec": row.run.base, "run_dir": str(row.run.path), "setup": row.setup, "rank": row.rank,
-                    "judge": row.task["judge"], "judge_is_approximation": bool(row.task.get("judge_is_approximation")),
+                    "judge": judge_label(row.task),
+                    "judge_is_approximation": bool(row.task.get("judge_is_approximation")),
                     "prompt_hash": row.task["prompt_hash"], "protocol": row.task.get("protocol"),
                     "task_version": row.task.get("task_version"), "value": cell.value, "ci_low": cell.ci[0],
                     "ci_high": cell.ci[1], **cell.counts, "delta": cell.delta, "relative_gain": cell.relative,
@@ -53,5 +63,4 @@ def render_csv(tables: list[Table]) -> str:
                     "paper_value": cell.paper.value if cell.paper else None, "paper_diff": cell.paper_diff,
                     "paper_source": cell.paper.source if cell.paper else None,
                 }
-                writer.writerow({k: _fmt(v) for k, v in record.items()})
-    return buf.getvalue()
+                yield record

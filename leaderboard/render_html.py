@@ -10,7 +10,7 @@ from html import escape
 from . import plots
 from .load import Run
 from .render_md import SIGNIFICANCE, delta_parts, has_paper, header, num, paper_text, rank_text, table_notes, value_text
-from .tables import Cell, Column, Row, Table
+from .tables import Cell, Column, Row, Table, judge_label
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fff}
@@ -31,7 +31,7 @@ span.ci{color:#777;font-size:10px;margin-left:3px} span.n{color:#999;font-size:1
 
 def _value_td(cell: Cell, col: Column, row: Row) -> str:
     tip = (f"{col.metric} {value_text(cell, col)}; judge errors {cell.counts['n_judge_error']}, generation errors "
-           f"{cell.counts['n_generation_error']}, skipped {cell.counts['n_skipped']}; judge {row.task['judge']}, "
+           f"{cell.counts['n_generation_error']}, skipped {cell.counts['n_skipped']}; judge {judge_label(row.task)}, "
            f"prompt {row.task['prompt_hash']}, protocol {row.task.get('protocol', '')}")
     if cell.value is None:
         return f'<td title="{escape(tip)}">–</td>'
@@ -66,7 +66,7 @@ def _table_html(table: Table) -> str:
         cells = [f"<td>{escape(rank_text(table, row))}</td>", f'<td class="sys">{escape(row.label)}</td>',
                  f'<td class="sys">{escape(base)}</td>', *(_value_td(row.cells[c.key], c, row) for c in table.columns),
                  *(f"<td>{counts[k]}</td>" for k in ("n", "n_judge_error", "n_generation_error", "n_skipped")),
-                 f"<td>{escape(str(row.task['judge']))}</td>", f"<td>{escape(str(row.task['prompt_hash']))}</td>"]
+                 f"<td>{escape(judge_label(row.task))}</td>", f"<td>{escape(str(row.task['prompt_hash']))}</td>"]
         out.append("<tr>" + "".join(cells) + "</tr>")
         pad = "<td></td>" * 6
         if row.base_row is not None:

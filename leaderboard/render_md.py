@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .load import Run
 from .paired import AVG
-from .tables import Cell, Column, Row, Table
+from .tables import Cell, Column, Row, Table, judge_label
 
 SIGNIFICANCE = ("`*` the paired bootstrap 95 % CI of the difference (over the items both runs scored, "
                 "resampled within each dimension) excludes 0.")
@@ -82,8 +82,10 @@ def rank_text(table: Table, row: Row) -> str:
 
 def setup_text(setup: dict[str, object]) -> str:
     approx = " (OFFLINE APPROXIMATION, not the benchmark's LLM judge)" if setup["judge_is_approximation"] else ""
-    return (f"judge `{setup['judge']}`{approx}, prompt `{setup['prompt_hash']}`, protocol `{setup['protocol']}`, "
-            f"task v{setup['task_version']}")
+    paper = (f" (NOT the paper's judge, {setup['paper_judge']}: do not compare with the paper's numbers)"
+             if setup.get("paper_judge") else "")
+    return (f"judge `{setup['judge']}`{approx}{paper}, prompt `{setup['prompt_hash']}`, "
+            f"protocol `{setup['protocol']}`, task v{setup['task_version']}")
 
 
 def header(table: Table) -> list[str]:
@@ -96,7 +98,7 @@ def row_cells(table: Table, row: Row) -> list[str]:
     base = row.base_row.label if row.base_row is not None else (row.run.base or "")
     return [rank_text(table, row), row.label, base, *(value_text(row.cells[c.key], c) for c in table.columns),
             str(counts["n"]), str(counts["n_judge_error"]), str(counts["n_generation_error"]), str(counts["n_skipped"]),
-            str(row.task["judge"]), str(row.task["prompt_hash"])]
+            judge_label(row.task), str(row.task["prompt_hash"])]
 
 
 def delta_cells(table: Table, row: Row) -> list[str]:

@@ -246,7 +246,8 @@ def build_table(name: str, runs: list[Run], n_resamples: int = N_RESAMPLES, seed
     setups = {}
     for row in rows:
         row.setup = letters[_setup_key(row.task)]
-        setups[row.setup] = {"judge": row.task["judge"], "prompt_hash": row.task["prompt_hash"],
+        setups[row.setup] = {"judge": judge_label(row.task), "paper_judge": row.task.get("paper_judge"),
+                             "prompt_hash": row.task["prompt_hash"],
                              "protocol": row.task.get("protocol", ""), "task_version": row.task.get("task_version", ""),
                              "judge_is_approximation": bool(row.task.get("judge_is_approximation"))}
     _link_bases(rows)
@@ -257,6 +258,14 @@ def build_table(name: str, runs: list[Run], n_resamples: int = N_RESAMPLES, seed
         _attach_paper(name, rows, columns)
     return Table(name, str(first.get("modality", "")), str(first.get("aspect", "")), str(first["scorer"]), main,
                  columns, _rank_and_order(rows), dict(sorted(setups.items())))
+
+
+def judge_label(task: dict[str, Any]) -> str:
+    """The judge spec, with the dated snapshot(s) that actually answered when the spec named an alias:
+    `openai:gpt-4o-mini → gpt-4o-mini-2024-07-18`."""
+    label = str(task["judge"])
+    served = [m for m in task.get("served_judge") or {} if not label.endswith(f":{m}")]
+    return f"{label} → {', '.join(served)}" if served else label
 
 
 def _attach_paper(name: str, rows: list[Row], columns: list[Column]) -> None:

@@ -24,6 +24,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("ANYCAPEVAL_CACHE_DIR", str(root))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("ANYCAPEVAL_DATA_DIR", raising=False)
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # no test reaches the Hub, also in subprocesses
+        monkeypatch.setenv(name, "1")
     return root
 
 

@@ -10,24 +10,35 @@ parsed JSON body to the assistant text or a ``Reply``; non-200 replies are OpenA
         ...  # 1st call raises RateLimitError (retry-after: 0), later calls get '{"score": 4}'
         assert srv.request_count == 2 and srv.max_in_flight >= 1
 
-Thread-safe stats: requests, request_count, in_flight, max_in_flight, reset_stats(). The server stops
-by itself after ``max_lifetime_s`` and shuts down once more than ``max_requests`` requests arrived.
+Thread-safe stats: requests, records, request_count, in_flight, max_in_flight, reset_stats(). The server
+stops by itself after ``max_lifetime_s`` and shuts down once more than ``max_requests`` requests arrived.
+
+A responder that needs more than the body (path, query string, headers) calls ``current_request()``
+while it runs; ``records`` keeps the same ``Request`` objects for the test to inspect afterwards::
+
+    def by_deployment(body: dict) -> str:
+        return "azure" if current_request().path.startswith("/openai/") else "openai"
+
+Subclasses (see ``strict_openai.StrictOpenAI``) override ``_dispatch`` and reuse ``_tracked`` (stats and
+``current_request``), ``_render`` (Reply -> HTTP) and ``_error_reply``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import itertools
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.client import responses
 from typing import Any
+from urllib.parse import parse_qsl
 
 
 @dataclass
@@ -39,6 +50,37 @@ class Reply:
     raw_body: bytes | None = None  # sent verbatim (with `status`) instead of a well-formed body
     delay_s: float = 0.0  # extra latency on top of the server's latency_s
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the server saw it."""
+
+    method: str
+    path: str  # without the query string
+    query: dict[str, str]  # decoded query parameters (last one wins when repeated)
+    headers: dict[str, str]  # names lower-cased
+    raw_body: bytes = b""
+    body: Any = None  # parsed JSON, or None when the body is not JSON
+    query_string: str = ""  # as sent, still percent-encoded
+
+
+_current_request: contextvars.ContextVar[Request] = contextvars.ContextVar("loopback_current_request")
+
+
+def current_request() -> Request:
+    """The request being answered; only valid inside a responder (or a StrictOpenAI answer callback)."""
+    try:
+        return _current_request.get()
+    except LookupError:
+        raise RuntimeError("current_request() is only available while a request is being answered") from None
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return None
 
 
 ReplyLike = str | Reply
@@ -82,6 +124,7 @@ class LoopbackServer:
         self._fail_plan: deque[int] = deque(fail_first)  # consumed once; reset_stats does not re-arm
         self._lock = threading.Lock()
         self._requests: list[dict] = []
+        self._records: list[Request] = []
         self._request_count = self._in_flight = self._max_in_flight = self._total = 0
         self._ids = itertools.count(1)
         self._ready, self._done = threading.Event(), threading.Event()
@@ -92,6 +135,7 @@ class LoopbackServer:
 
     # thread-safe instrumentation snapshots
     requests = property(lambda self: self._stat("_requests"), doc="parsed bodies, arrival order")
+    records = property(lambda self: self._stat("_records"), doc="full Request objects, arrival order")
     request_count = property(lambda self: self._stat("_request_count"), doc="chat requests seen")
     in_flight = property(lambda self: self._stat("_in_flight"), doc="chat requests being handled")
     max_in_flight = property(lambda self: self._stat("_max_in_flight"), doc="peak of in_flight")
@@ -103,7 +147,8 @@ class LoopbackServer:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._requests, self._request_count, self._max_in_flight = [], 0, self._in_flight
+            self._requests, self._records, self._request_count = [], [], 0
+            self._max_in_flight = self._in_flight
 
     @property
     def base_url(self) -> str:
@@ -171,8 +216,11 @@ class LoopbackServer:
                     self._stop_event.set()  # type: ignore[union-attr]
                 if over_limit or "chunked" in headers.get("transfer-encoding", ""):
                     break  # refuse: just close the connection
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status, extra, payload = await self._dispatch(method, target.split("?")[0], body)
+                raw = await reader.readexactly(int(headers.get("content-length", "0")))
+                path, _, query_string = target.partition("?")
+                request = Request(method, path, dict(parse_qsl(query_string, keep_blank_values=True)), headers,
+                                  raw, _parse_json(raw), query_string)
+                status, extra, payload = await self._dispatch(request)
                 keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
                 out = {"content-type": "application/json", "content-length": str(len(payload)),
                        "connection": "keep-alive" if keep else "close", **extra}
@@ -189,26 +237,19 @@ class LoopbackServer:
             self._conns.discard(task)  # type: ignore[arg-type]
             writer.close()
 
-    async def _dispatch(self, method: str, path: str, raw: bytes) -> tuple[int, dict, bytes]:
+    async def _dispatch(self, request: Request) -> tuple[int, dict, bytes]:
+        method, path, body = request.method, request.path, request.body
         if method == "GET" and path in ("/v1/models", "/models"):
             data = [{"id": self.model_id, "object": "model", "created": 0, "owned_by": "loopback"}]
             return 200, {}, json.dumps({"object": "list", "data": data}).encode()
         if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
             return self._error_reply(Reply(status=404, content=f"no route {method} {path}"))
-        body = None
-        with contextlib.suppress(ValueError):
-            body = json.loads(raw or b"{}")
         if not isinstance(body, dict):
             return self._error_reply(Reply(status=400, content="request body is not a JSON object"))
-        with self._lock:
-            self._requests.append(body)
-            self._request_count += 1
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-        try:
+        with self._tracked(request):
             if self.latency_s > 0:
                 await asyncio.sleep(self.latency_s)
-            reply: Any = Reply(status=self._fail_plan.popleft()) if self._fail_plan else None
+            reply: Any = self._planned_failure()
             if reply is None:
                 try:
                     reply = self.responder(body)
@@ -216,18 +257,39 @@ class LoopbackServer:
                         reply = await reply
                 except Exception as e:  # noqa: BLE001 - report responder bugs as HTTP 500
                     reply = Reply(status=500, content=f"responder raised {e!r}")
-            if isinstance(reply, str):
-                reply = Reply(content=reply)
-            if reply.delay_s > 0:
-                await asyncio.sleep(reply.delay_s)
-            if reply.raw_body is not None:
-                return reply.status, dict(reply.headers), reply.raw_body
-            if reply.status != 200:
-                return self._error_reply(reply)
-            return 200, dict(reply.headers), self._completion(body, reply.content)
+            return await self._render(body, reply)
+
+    @contextlib.contextmanager
+    def _tracked(self, request: Request) -> Iterator[None]:
+        """Count and record one chat request while it is handled; expose it through ``current_request()``."""
+        with self._lock:
+            self._requests.append(request.body)
+            self._records.append(request)
+            self._request_count += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        token = _current_request.set(request)
+        try:
+            yield
         finally:
+            _current_request.reset(token)
             with self._lock:
                 self._in_flight -= 1
+
+    def _planned_failure(self) -> Reply | None:
+        """The next status of ``fail_first`` as a Reply, or None once the plan is used up."""
+        return Reply(status=self._fail_plan.popleft()) if self._fail_plan else None
+
+    async def _render(self, body: dict, reply: ReplyLike) -> tuple[int, dict, bytes]:
+        if isinstance(reply, str):
+            reply = Reply(content=reply)
+        if reply.delay_s > 0:
+            await asyncio.sleep(reply.delay_s)
+        if reply.raw_body is not None:
+            return reply.status, dict(reply.headers), reply.raw_body
+        if reply.status != 200:
+            return self._error_reply(reply)
+        return 200, dict(reply.headers), self._completion(body, reply.content)
 
     def _completion(self, body: dict, text: str) -> bytes:
         p, c = _tokens(json.dumps(body.get("messages", ""), ensure_ascii=False)), _tokens(text)

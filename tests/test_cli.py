@@ -60,23 +60,36 @@ def test_self_judge_is_refused(tmp_path, isolated_cache):
                        judge_base_url="http://127.0.0.1:9/v1", output=tmp_path / "r"))
 
 
-def test_data_fetch_uses_the_hub_into_the_cache(tmp_path, monkeypatch):
+def test_data_fetch_uses_the_hub_into_the_cache_pinned(tmp_path, monkeypatch):
     calls = {}
+    heads = iter(["a" * 40, "b" * 40])  # the Hub's main moves on between the two fetches
 
     def fake_snapshot_download(repo_id, repo_type, local_dir, revision=None):
-        calls.update(repo_id=repo_id, repo_type=repo_type, local_dir=local_dir)
-        Path(local_dir, "image").mkdir(parents=True)
+        calls.update(repo_id=repo_id, repo_type=repo_type, local_dir=local_dir, revision=revision)
+        Path(local_dir, "image").mkdir(parents=True, exist_ok=True)
         Path(local_dir, "image", "anycapeval_image_ref.jsonl").write_text("{}\n")
         return local_dir
+
+    import types
 
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info",
+                        lambda self, repo: types.SimpleNamespace(sha=next(heads)))
     path = datasets.fetch()
     assert calls["repo_id"] == "qishisuren/AnyCapEval" and calls["repo_type"] == "dataset"
+    assert calls["revision"] == "a" * 40 and datasets.fetched_revision(path) == "a" * 40
     from anycapeval.data import resolve_data_dir
+    from anycapeval.registry import all_tasks
+    from anycapeval.runner import data_revision
 
     assert resolve_data_dir(None) == path  # the fetched copy becomes the default --data-dir
+    datasets.fetch()  # a later fetch keeps the recorded commit
+    assert calls["revision"] == "a" * 40
+    datasets.fetch(revision="c" * 40)
+    assert datasets.fetched_revision(path) == "c" * 40
+    assert data_revision(all_tasks()["anycapeval_image_content"], None) == "c" * 40  # what manifests record
 
 
 def test_data_fetch_failure_says_what_to_do(monkeypatch):

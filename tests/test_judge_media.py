@@ -41,7 +41,8 @@ def test_style_judge_receives_media_of_each_modality(tmp_path):
 def test_judge_media_never_sends_text_only(tmp_path):
     with LoopbackServer(judge_answer) as server:
         run_demo_style(tmp_path, server, judge_media="never")
-    assert all(len(parts_of(b)) == 1 for b in server.requests)
+    # text only goes as a plain string, which every chat template can render
+    assert server.requests and all(isinstance(parts_of(b), str) for b in server.requests)
 
 
 def _data_dir_with_missing_media(tmp_path):

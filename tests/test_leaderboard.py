@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from anycapeval.leaderboard.build import build
+from anycapeval.leaderboard.files import build
 from anycapeval.leaderboard.paired import AVG, paired_bootstrap, ratios_for
 from conftest import cli_env
 
@@ -73,7 +73,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.copy(DEMO / "image" / "demo_image_style.jsonl", data / "anycapeval_image_ref_style.jsonl")
     commands = {
         "ref": ["--model", "reference", "--tasks", "demo"],  # the offline judge (the default)
-        "base": ["--model", f"predictions:{root / 'base.jsonl'}", "--tasks", "demo", "--judge", "fake:perfect"],
+        "base": ["--model", f"predictions:{root / 'base.jsonl'}", "--tasks", "demo", "--judge", "fake:perfect",
+                 "--max-generation-error-rate", "0.1"],  # one caption is missing on purpose
         "other": ["--model", f"predictions:{root / 'other.jsonl'}", "--tasks", "demo", "--judge", "fake:perfect"],
         "refined": ["--model", f"predictions:{root / 'refined.jsonl'}", "--tasks", "demo", "--judge", "fake:perfect"],
         "gpt4o": ["--model", "reference", "--tasks", "anycapeval_image", "--data-dir", str(root / "data"),

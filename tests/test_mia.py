@@ -86,10 +86,16 @@ ITEMS = [
 ]
 
 
+def user_parts(body):
+    """The user turn as content parts (text-only turns are sent as a plain string)."""
+    content = body["messages"][0]["content"]
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
 def grade(body):
     """Full points for component 1, one point for every other; JSON for most snapshots, the official
     text form for the lmms-eval one."""
-    text = next(p["text"] for p in body["messages"][0]["content"] if p["type"] == "text")
+    text = next(p["text"] for p in user_parts(body) if p["type"] == "text")
     weights = [float(w) for w in re.findall(r"worth ([\d.]+) points", text)]
     scores = [weights[0]] + [1.0] * (len(weights) - 1)
     if body["model"] == "gpt-4o-2024-11-20":
@@ -115,15 +121,15 @@ def test_three_protocols_end_to_end_on_loopback(tmp_path, isolated_cache):
         proc = subprocess.run(
             [sys.executable, "-m", "anycapeval.cli", "score", "--predictions", str(preds), "--tasks", "mia_bench_all",
              "--data-dir", str(data), "--media-dir", str(media), "--judge", "openai", "--judge-base-url",
-             server.base_url, "--output", str(out), "--cache", str(tmp_path / "c.db")],
+             server.base_url, "--max-generation-error-rate", "0.2", "--output", str(out), "--cache",
+             str(tmp_path / "c.db")],
             capture_output=True, text=True, env=cli_env(isolated_cache), timeout=300)
         bodies = server.requests
     assert proc.returncode == 0, proc.stderr
     assert len(bodies) == 8
     by_model = {}
     for body in bodies:
-        by_model.setdefault(body["model"], []).append(sum(p["type"] == "image_url" for p in body["messages"][0]
-                                                          ["content"]))
+        by_model.setdefault(body["model"], []).append(sum(p["type"] == "image_url" for p in user_parts(body)))
     # AnyCap and VLMEvalKit show the image (two of three exist; the third is judged text-only), lmms-eval never
     assert sorted(by_model["gpt-4o-2024-08-06"]) == [0, 1, 1]
     assert by_model["gpt-4o-2024-11-20"] == [0, 0, 0]
@@ -185,7 +191,7 @@ def test_bad_file_names_the_record_and_field(tmp_path):
 @pytest.mark.skipif(not (SHARED_DATA / "mia_bench").is_dir(), reason="shared data not present")
 def test_official_file_loads_without_network():
     task = all_tasks()["mia_bench"]
-    task = task.model_copy(update={"config": task.config.model_copy(update={"options": {"download_images": False}})})
+    task = task.model_copy(update={"config": task.config.model_copy(update={"options": {"hf_dataset": False}})})
     items = load_mia_items(task, str(SHARED_DATA / "mia_bench"), None)
     assert len(items) == task.config.expected_items == 400
     odd = {i.id: sum(i.extra["weights"]) for i in items if sum(i.extra["weights"]) != 10}
@@ -193,3 +199,74 @@ def test_official_file_loads_without_network():
     assert all(i.media_path is None for i in items)
     assert sum(not i.media.startswith("http") for i in items) == 1  # item 193: a URL without a scheme
     assert {t for i in items for t in i.extra["types"]} == set(task.config.dimensions)
+
+
+# -- images through `datasets` ------------------------------------------------------------------------
+
+def _hub_copy(tmp_path, items, colours=("red", "blue", "green")):
+    """A dataset in lmms-lab/MIA-Bench's schema, built locally and laid out as the Hub repository is."""
+    import datasets
+
+    images = [Image.new("RGB", (20 + i, 10), c) for i, c in enumerate(colours)]
+    rows = {"image": images, "instruction": [r["instruction"] for r in items],
+            "type": [r["type"] for r in items], "num_of_component": [r["num_of_component"] for r in items],
+            "components": [r["components"] for r in items], "component_weight": [r["component_weight"] for r in items],
+            "component_type": [r["component_type"] for r in items]}
+    ds = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    folder = tmp_path / "MIA-Bench"
+    (folder / "data").mkdir(parents=True)
+    ds.to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+    return folder
+
+
+def _mia_dir(tmp_path, items=ITEMS):
+    data = tmp_path / "mia"
+    data.mkdir()
+    (data / "instruction_benchmark_all.json").write_text(json.dumps(items))
+    return data
+
+
+def test_images_come_from_the_dataset_and_are_cached(tmp_path, monkeypatch):
+    import datasets
+
+    hub = _hub_copy(tmp_path, ITEMS)
+    real_load = datasets.load_dataset
+    calls = []
+
+    def from_local_copy(path, revision=None, split=None, **kw):  # the Hub, served from the local copy
+        calls.append((path, revision, split))
+        return real_load(str(hub), split=split, **kw)
+
+    monkeypatch.setattr(datasets, "load_dataset", from_local_copy)
+    task = all_tasks()["mia_bench"]
+    pinned = {**task.config.options, "hf_dataset": "lmms-lab/MIA-Bench", "hf_revision": "0123abcd" * 5}
+    task = task.model_copy(update={"config": task.config.model_copy(update={"options": pinned})})
+    items = load_mia_items(task, str(_mia_dir(tmp_path)), None)
+    assert calls == [("lmms-lab/MIA-Bench", "0123abcd" * 5, "test")]
+    assert [Image.open(i.media_path).size for i in items] == [(20, 10), (21, 10), (22, 10)]  # row i = item i
+    assert all(f"lmms-lab_MIA-Bench@{'0123abcd' * 5}" in str(i.media_path) for i in items)
+    again = load_mia_items(task, str(tmp_path / "mia"), None)  # cached: the dataset is not loaded again
+    assert len(calls) == 1 and [i.media_path for i in again] == [i.media_path for i in items]
+
+
+def test_a_local_copy_through_the_environment_and_media_dir_first(tmp_path, monkeypatch):
+    hub = _hub_copy(tmp_path, ITEMS)
+    monkeypatch.setenv("ANYCAPEVAL_MIA_DATASET", str(hub))
+    media = tmp_path / "images"
+    media.mkdir()
+    Image.new("RGB", (5, 5), "white").save(media / "red_square.png")
+    items = load_mia_items(all_tasks()["mia_bench"], str(_mia_dir(tmp_path)), str(media))
+    assert items[0].media_path == media / "red_square.png"
+    assert [Image.open(i.media_path).size for i in items[1:]] == [(21, 10), (22, 10)]
+
+
+def test_dataset_rows_in_another_order_stop_the_run(tmp_path, monkeypatch):
+    hub = _hub_copy(tmp_path, [ITEMS[0], ITEMS[2], ITEMS[1]])
+    monkeypatch.setenv("ANYCAPEVAL_MIA_DATASET", str(hub))
+    with pytest.raises(Exception, match=r"row 1 is not item 1 .*pin the revision"):
+        load_mia_items(all_tasks()["mia_bench"], str(_mia_dir(tmp_path)), None)
+
+
+def test_no_network_and_no_copy_leaves_the_images_missing(tmp_path):
+    items = load_mia_items(all_tasks()["mia_bench"], str(_mia_dir(tmp_path)), None)  # HF_*_OFFLINE=1 here
+    assert [i.media_path for i in items] == [None, None, None]

@@ -13,6 +13,7 @@ from conftest import cli_env
 from loopback_server import LoopbackServer, Reply, Script
 from media_fixtures import TASKS, break_media, official_layout
 
+from anycapeval.chat import ChatFatalError
 from anycapeval.data import load_items
 from anycapeval.registry import resolve_tasks
 from anycapeval.runner import RunOptions, run
@@ -138,17 +139,33 @@ def test_retries_then_success_and_fatal_errors_stop(tmp_path, isolated_cache):
                                "--model-args", f"base_url={server.base_url}", "--tasks", "demo_image_content",
                                "--judge", "fake:perfect", "--output", str(tmp_path / "fatal")],
                               capture_output=True, text=True, env=cli_env(isolated_cache), timeout=300)
-    assert proc.returncode == 2 and "bad key" in proc.stderr and "base_url" in proc.stderr
+    assert proc.returncode == 2 and "bad key" in proc.stderr and "base_url" in proc.stderr, proc.stderr
     assert not (tmp_path / "fatal" / "summary.json").exists()
 
 
-def test_always_failing_server_gives_generation_errors_not_scores(tmp_path):
-    with LoopbackServer(lambda body: Reply(status=500, content="down")) as server:
+def test_always_failing_server_stops_the_run_with_its_words(tmp_path):
+    with LoopbackServer(lambda body: Reply(status=500, content="model is not loaded")) as server:
+        with pytest.raises(ChatFatalError, match="first 5 requests all failed with: HTTP 500: model is not loaded"):
+            run(options(server, tmp_path, tasks="demo_image_content",
+                        model_args={"base_url": server.base_url, "max_attempts": "2", "retry_base_s": "0.01"}))
+        assert server.request_count <= 8  # stopped at the fifth failure, not 8 items x 2 attempts
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_failing_items_are_generation_errors_not_scores_and_exit_nonzero(tmp_path):
+    def some_fail(body):
+        text = json.dumps(body["messages"])
+        return Reply(status=500, content="overloaded") if "house" in text else caption_responder(body)
+
+    with LoopbackServer(some_fail) as server:
         result = run(options(server, tmp_path, tasks="demo_image_content",
                              model_args={"base_url": server.base_url, "max_attempts": "2", "retry_base_s": "0.01"}))
     average = result.summary["tasks"]["demo_image_content"]["average"]
-    assert average["n"] == 0 and average["n_generation_error"] == 8 and average["kpd"]["value"] is None
-    assert all("after 2 attempts: HTTP 500" in p["error"] for p in rows(tmp_path / "run" / "predictions.jsonl"))
+    failed = [p for p in rows(tmp_path / "run" / "predictions.jsonl") if p["status"] != "ok"]
+    assert failed and average["n_generation_error"] == len(failed) and average["n"] == 8 - len(failed)
+    assert all("after 2 attempts: HTTP 500: overloaded" in p["error"] for p in failed)
+    assert result.exit_code == 4 and result.summary["generation_errors"]["n"] == len(failed)
+    assert any("generations failed" in m for m in result.messages)
 
 
 def test_bad_media_fails_only_its_items_and_names_the_file(tmp_path, isolated_cache):
@@ -161,7 +178,8 @@ def test_bad_media_fails_only_its_items_and_names_the_file(tmp_path, isolated_ca
              "--media-dir", f"image={media / 'image'}", "--media-dir", str(media), "--judge", "fake:perfect",
              "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "c.db")],
             capture_output=True, text=True, env=cli_env(isolated_cache), timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 4, proc.stderr  # generation errors over --max-generation-error-rate 0
+        assert "6 of 24 generations failed" in proc.stderr
         assert server.request_count == 24 - 6  # the six items whose media is bad never reach the server
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for task in TASKS.split(","):

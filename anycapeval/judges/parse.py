@@ -4,6 +4,7 @@ one whole number 0–4 (style) is a JudgeAnswerError — a retry, then a judge_e
 Accepted content forms:
   ours:     {"decisions": [{"key_point": 1, "score": 1, "reason": "..."}, ...]}
   official: {"caption_evaluation": {"key_points_scores": {"key_point_1": 1, ...}, "total_score": n, ...}}
+  schema:   {"key_point_1": 1, "key_point_2": 0, ...}  (what structured output asks for)
 Accepted style form (ours and official): {"score": n, "reason": "..."}
 JSON may be wrapped in a markdown fence or surrounded by prose.
 """
@@ -54,6 +55,17 @@ def _trailing_int(key: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _numbered(scores: dict[str, Any], where: str) -> list[int]:
+    """0/1 decisions from keys numbered 1..n (in number order when every key ends in a number)."""
+    keys = list(scores)
+    numbers = [_trailing_int(k) for k in keys]
+    if all(n is not None for n in numbers):
+        if sorted(numbers) != list(range(1, len(keys) + 1)):  # type: ignore[type-var]
+            raise JudgeAnswerError(f"{where} keys are not numbered 1..{len(keys)}: {keys}")
+        keys = [k for _, k in sorted(zip(numbers, keys))]  # type: ignore[type-var]
+    return [_binary(scores[k], f"{where}.{k}") for k in keys]
+
+
 def parse_content(raw: str, n_key_points: int) -> list[int]:
     data = extract_json(raw)
     if "decisions" in data:
@@ -75,18 +87,14 @@ def parse_content(raw: str, n_key_points: int) -> list[int]:
         scores = evaluation.get("key_points_scores")
         if not isinstance(scores, dict):
             raise JudgeAnswerError("'caption_evaluation.key_points_scores' must be an object")
-        keys = list(scores)
-        numbers = [_trailing_int(k) for k in keys]
-        if all(n is not None for n in numbers):
-            if sorted(numbers) != list(range(1, len(keys) + 1)):  # type: ignore[type-var]
-                raise JudgeAnswerError(f"key_points_scores keys are not numbered 1..{len(keys)}: {keys}")
-            keys = [k for _, k in sorted(zip(numbers, keys))]  # type: ignore[type-var]
-        decisions = [_binary(scores[k], f"key_points_scores.{k}") for k in keys]
+        decisions = _numbered(scores, "key_points_scores")
         total = evaluation.get("total_score")
         if total is not None and (not isinstance(total, (int, float)) or total != sum(decisions)):
             raise JudgeAnswerError(f"total_score {total!r} is not the sum of the key-point scores ({sum(decisions)})")
+    elif data and all(re.fullmatch(r"key_point_\d+", k) for k in data):
+        decisions = _numbered(data, "answer")
     else:
-        raise JudgeAnswerError("expected 'decisions' or 'caption_evaluation' in the judge's answer")
+        raise JudgeAnswerError("expected 'decisions', 'caption_evaluation' or 'key_point_N' keys in the judge's answer")
     if len(decisions) != n_key_points:
         raise JudgeAnswerError(f"{len(decisions)} decisions for {n_key_points} key points")
     return decisions

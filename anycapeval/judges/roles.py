@@ -23,6 +23,8 @@ class Role:
     fake_answer: Callable[[JudgeRequest, bool], str]  # the answer of fake:perfect (True) / fake:zero (False)
     placeholders: tuple[str, ...] = ()  # what a prompt template for this role must contain, as {name}
     sees_media: bool = False  # default for whether the judge is shown the media (a task may override)
+    # the JSON schema that pins a valid answer exactly, for servers with structured output (None: free text)
+    schema: Callable[[JudgeRequest], dict[str, Any]] | None = None
 
 
 ROLES: dict[str, Role] = {}
@@ -50,8 +52,25 @@ def _fake_content(request: JudgeRequest, hit: bool) -> str:
     return json.dumps({"decisions": decisions})
 
 
+def object_schema(title: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A strict JSON schema: every property required, nothing else allowed (OpenAI's strict mode rules)."""
+    return {"title": title, "type": "object", "properties": properties, "required": list(properties),
+            "additionalProperties": False}
+
+
+def _content_schema(request: JudgeRequest) -> dict[str, Any]:
+    decision = {"type": "integer", "enum": [0, 1]}
+    return object_schema("key_point_decisions", {f"key_point_{i}": decision
+                                                 for i in range(1, len(request.key_points) + 1)})
+
+
+def _style_schema(request: JudgeRequest) -> dict[str, Any]:
+    return object_schema("style_grade", {"reason": {"type": "string"},
+                                         "score": {"type": "integer", "enum": [0, 1, 2, 3, 4]}})
+
+
 register_role(Role("content", lambda raw, r: parse_content(raw, len(r.key_points)), _fake_content,
-                   placeholders=("key_points", "answer")))
+                   placeholders=("key_points", "answer"), schema=_content_schema))
 register_role(Role("style", lambda raw, r: parse_style(raw),
                    lambda r, hit: json.dumps({"score": 3 if hit else 0, "reason": "fake"}),
-                   placeholders=("caption_type", "reference", "output"), sees_media=True))
+                   placeholders=("caption_type", "reference", "output"), sees_media=True, schema=_style_schema))

@@ -8,35 +8,31 @@ perfect answer is 100 on every item. Per component type (describe, mention, leng
 mean over all components of that type of score / weight × 100. Task: the mean item total (0–100).
 
 Images: `--media-dir` (matched by `image_name`, the URL's file name or `<index>.<ext>`), then the
-download cache, then a download from the URL when a network is there; otherwise `media_path=None`.
+`datasets` copy of MIA-Bench at the task's pinned revision, cached (mia_images.py); otherwise
+`media_path=None` (the judge then sees text only, with a warning).
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import io
 import json
 import math
 import re
-import socket
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import cache_root, media_index
+from ..data import media_index
 from ..judges.parse import JudgeAnswerError, extract_json
-from ..judges.roles import Role, register_role
+from ..judges.roles import Role, object_schema, register_role
 from ..prompts import Template
 from ..stats import SEED, bootstrap_groups, metric
 from ..types import OK, AnyCapError, InputError, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio, counts
 from .base import ScorerBase
+from .mia_images import DatasetUnavailable, dataset_images
 
 DATA_FILE = "instruction_benchmark_all.json"
 ROLE = "mia_component"
@@ -83,6 +79,13 @@ def _from_json(data: dict[str, Any]) -> tuple[dict[int, tuple[float, float | Non
     return found, data.get("total", data.get("total_score")), data.get("max_total")
 
 
+def _from_flat(data: dict[str, Any]) -> tuple[dict[int, tuple[float, float | None]], Any, Any]:
+    """The same from the structured-output schema: {"component_1": x, ..., "total": z}."""
+    found: dict[int, tuple[float, float | None]] = {
+        int(k.rsplit("_", 1)[1]): (_number(v, k), None) for k, v in data.items() if re.fullmatch(r"component_\d+", k)}
+    return found, data.get("total"), None
+
+
 def _from_text(raw: str) -> tuple[dict[int, tuple[float, float | None]], Any, Any]:
     """The same from the official text form: 'score of component k: x/y, ..., total score: z/10'."""
     found: dict[int, tuple[float, float | None]] = {}
@@ -107,7 +110,12 @@ def parse_mia(raw: str, weights: list[float]) -> list[float]:
         data: dict[str, Any] | None = extract_json(raw)
     except JudgeAnswerError:
         data = None
-    found, total, total_den = _from_json(data) if data is not None and "components" in data else _from_text(raw)
+    if data is not None and "components" in data:
+        found, total, total_den = _from_json(data)
+    elif data is not None and any(re.fullmatch(r"component_\d+", k) for k in data):
+        found, total, total_den = _from_flat(data)
+    else:
+        found, total, total_den = _from_text(raw)
     missing = [k for k in range(1, n + 1) if k not in found]
     extra = sorted(k for k in found if not 1 <= k <= n)
     if missing or extra:
@@ -141,8 +149,16 @@ def _fake(request: JudgeRequest, hit: bool) -> str:
                        "total": sum(scores), "max_total": sum(weights)})
 
 
+def _schema(request: JudgeRequest) -> dict[str, Any]:
+    """Each component's grade within 0..its weight, then the total."""
+    grades = {f"component_{i}": {"type": "number", "minimum": 0, "maximum": w}
+              for i, w in enumerate(request.extra["weights"], 1)}
+    return object_schema("mia_component_grades", {"explanation": {"type": "string"}, **grades,
+                                                  "total": {"type": "number"}})
+
+
 register_role(Role(ROLE, lambda raw, r: parse_mia(raw, r.extra["weights"]), _fake,
-                   placeholders=("instruction", "components", "response"), sees_media=True))
+                   placeholders=("instruction", "components", "response"), sees_media=True, schema=_schema))
 
 
 # -- reading the benchmark ----------------------------------------------------------------------------
@@ -173,58 +189,20 @@ def _local_names(index: int, record: dict[str, Any]) -> list[str]:
     return [n for n in names if n]
 
 
-def _cache_name(index: int, url: str) -> str:
-    suffix = Path(_url_name(url)).suffix.lower()
-    return f"{index:03d}_{hashlib.sha1(url.encode()).hexdigest()[:10]}{suffix if suffix in IMAGE_SUFFIXES else '.jpg'}"
-
-
-def _download(url: str, target: Path, timeout: float) -> str:
-    """'' when the image is now at target; 'offline' when no network; else why this one failed."""
-    from PIL import Image
-
-    if "://" not in url:  # item 193's URL has no scheme
-        url = "https://" + url
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "anycapeval"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        no_network = isinstance(reason, socket.gaierror) or getattr(reason, "errno", None) == errno.ENETUNREACH
-        return "offline" if no_network else str(exc)
-
-    try:
-        with Image.open(io.BytesIO(body)) as image:
-            image.verify()
-    except Exception:  # noqa: BLE001 - an HTML error page or a broken file is not an image
-        return "not an image"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".part")
-    tmp.write_bytes(body)
-    tmp.replace(target)
-    return ""
-
-
-def resolve_images(records: list[dict[str, Any]], media_dir: str | None, download: bool,
-                   timeout: float = 10.0) -> list[Path | None]:
-    """Local file, cached download, or a fresh download (stops at the first sign of no network)."""
+def resolve_images(records: list[dict[str, Any]], media_dir: str | None,
+                   options: dict[str, Any]) -> list[Path | None]:
+    """`--media-dir` files first (by image_name, the URL's file name or `<index>.<ext>`); the rest from
+    the `datasets` copy of MIA-Bench (mia_images.py). Without either, None: judged text-only."""
     local = media_index(Path(media_dir).resolve(), "image") if media_dir else {}
-    cache = cache_root() / "mia_bench" / "images"
-    paths: list[Path | None] = []
-    online = download
-    for index, record in enumerate(records):
-        path = next((local[n] for n in _local_names(index, record) if n in local), None)
-        cached = cache / _cache_name(index, record["image"])
-        if path is None and cached.is_file():
-            path = cached
-        if path is None and online:
-            outcome = _download(record["image"], cached, timeout)
-            online = outcome != "offline"
-            path = cached if outcome == "" else None
-        paths.append(path)
-    return paths
+    paths: list[Path | None] = [next((local[n] for n in _local_names(i, r) if n in local), None)
+                                for i, r in enumerate(records)]
+    if all(paths) or not options.get("hf_dataset", True):
+        return paths
+    try:
+        from_dataset = dataset_images(records, options)
+    except DatasetUnavailable:
+        return paths
+    return [p or d for p, d in zip(paths, from_dataset)]
 
 
 def _check(record: Any, where: str) -> dict[str, Any]:
@@ -256,7 +234,7 @@ def load_mia_items(task: Any, data_dir: str | None, media_dir: str | None) -> li
         raise InputError(str(path), "<file>", "expected a JSON array of instructions")
     records = [_check(r, f"{path}[{i}]") for i, r in enumerate(records)]
     options = task.config.options
-    images = resolve_images(records, media_dir, bool(options.get("download_images", True)))
+    images = resolve_images(records, media_dir, options)
     items = []
     for index, (record, image) in enumerate(zip(records, images)):
         weights = [float(w) for w in record["component_weight"]]

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data import media_index, read_jsonl
 from ..judges.parse import JudgeAnswerError, extract_json
-from ..judges.roles import Role, register_role
+from ..judges.roles import Role, object_schema, register_role
 from ..prompts import Template
 from ..stats import SEED, bootstrap_groups, metric
 from ..text import count_words
@@ -96,10 +96,13 @@ def parse_grade(raw: str) -> int:
 
 register_role(Role(ANSWERER, lambda raw, r: parse_answer(raw),
                    lambda r, hit: json.dumps({"answer": r.extra["gold"] if hit else "The description does not say."}),
-                   placeholders=("caption", "question")))
+                   placeholders=("caption", "question"),
+                   schema=lambda r: object_schema("answer", {"answer": {"type": "string"}})))
 register_role(Role(MATCHER, lambda raw, r: parse_grade(raw),
                    lambda r, hit: json.dumps({"score": 2 if hit else 0, "analysis": "fake"}),
-                   placeholders=("question", "answer", "prediction")))
+                   placeholders=("question", "answer", "prediction"),
+                   schema=lambda r: object_schema("match_grade", {
+                       "analysis": {"type": "string"}, "score": {"type": "integer", "enum": [2, 1, 0, -1]}})))
 
 # -- reading the benchmark ----------------------------------------------------------------------------
 

@@ -22,10 +22,6 @@ class System(Protocol):
     async def generate(self, item: Item) -> Prediction: ...
 
 
-class SystemFatalError(AnyCapError):
-    """The system cannot work at all (bad key, unknown model): stop instead of failing every item."""
-
-
 class ReferenceSystem:
     """The item's own reference caption: the oracle row of a leaderboard."""
 
@@ -35,6 +31,24 @@ class ReferenceSystem:
 
     async def generate(self, item: Item) -> Prediction:
         return Prediction(item.task, item.id, self.spec, item.reference)
+
+
+OPENAI_ARGS = {
+    "base_url": "server URL (default api.openai.com; a local server needs no key)",
+    "key_file": "file holding the API key (default $OPENAI_API_KEY)",
+    "media": "auto (send the item's media) or never (the instruction alone: a blind text-only captioner)",
+    "max_tokens": "longest caption in tokens (512; reasoning models get at least 4096, reasoning included)",
+    "temperature": "sampling temperature (0; not sent to reasoning models)",
+    "seed": "sampling seed sent to the server (1234; 'none' to omit)",
+    "reasoning_effort": "for reasoning models (o1, o3, o4-mini, gpt-5...): minimal, low, medium, high",
+    "family": "chat, reasoning or audio, when the model name does not tell (e.g. an Azure deployment)",
+    "frames": "video frames sent per clip (8)",
+    "max_side": "longest image/frame side in pixels (1024)",
+    "concurrency": "requests in flight at most (--generation-concurrency); narrows itself on rate limits",
+    "max_attempts": "tries per item before generation_error (5)",
+    "timeout_s": "seconds per request (120)",
+    "retry_base_s": "first backoff delay, doubled each retry (0.5)",
+}
 
 
 @dataclass(frozen=True)
@@ -50,20 +64,13 @@ KINDS = (
     SystemKind("predictions", "predictions:<file>", "captions you already have; the format is detected per file "
                "(this project's JSONL, AnyCap generation files, lm-eval / lmms-eval --log_samples, MIA-Bench, "
                "VidCapBench, AnyCap audio captioning)", {}),
-    SystemKind("openai", "openai:<model>", "any OpenAI-compatible chat server (OpenAI, vLLM, SGLang, Ollama); "
-               "images as data URLs, video as frames with timestamps, audio as input_audio", {
-                   "base_url": "server URL (default api.openai.com; a local server needs no key)",
-                   "key_file": "file holding the API key (default $OPENAI_API_KEY)",
-                   "max_tokens": "longest caption in tokens (512)",
-                   "temperature": "sampling temperature (0)",
-                   "seed": "sampling seed sent to the server (1234; 'none' to omit)",
-                   "frames": "video frames sent per clip (8)",
-                   "max_side": "longest image/frame side in pixels (1024)",
-                   "concurrency": "requests in flight (--generation-concurrency)",
-                   "max_attempts": "tries per item before generation_error (5)",
-                   "timeout_s": "seconds per request (120)",
-                   "retry_base_s": "first backoff delay, doubled each retry (0.5)",
-               }),
+    SystemKind("openai", "openai:<model>", "any OpenAI-compatible chat server (OpenAI, vLLM, SGLang, Ollama, "
+               "llama.cpp, Azure's v1 endpoint); images as data URLs, video as frames with timestamps, audio as "
+               "input_audio; any other key=value is sent to the server as is (extra_body)", OPENAI_ARGS),
+    SystemKind("azure", "azure:<deployment>", "a deployment on an Azure OpenAI classic endpoint "
+               "(/openai/deployments/...; key from $AZURE_OPENAI_API_KEY or key_file)",
+               {**OPENAI_ARGS, "base_url": "the resource endpoint, https://RESOURCE.openai.azure.com (required)",
+                "api_version": "Azure API version, e.g. 2024-10-21 (or $OPENAI_API_VERSION)"}),
     SystemKind("hf", "hf:<path or hub id>", "a local transformers model: AutoProcessor + "
                "AutoModelForImageTextToText (image/video) or AutoModelForMultimodalLM (audio-capable), "
                "batched greedy decoding", {
@@ -142,11 +149,10 @@ def make_system(spec: str, items: list[Item], all_ids: dict[str, set[str]], *, m
         from .predictions import PredictionsSystem
 
         return PredictionsSystem(arg, items, all_ids)
-    if kind == "openai" and arg:
+    if kind in ("openai", "azure") and arg:  # unknown keys are passed through to the server
         from .openai_system import OpenAISystem
 
-        check_args(kind, args)
-        return OpenAISystem(arg, args, default_concurrency=concurrency)
+        return OpenAISystem(arg, args, default_concurrency=concurrency, kind=kind)
     if kind == "hf" and arg:
         from .hf_system import HFSystem
 

@@ -111,7 +111,8 @@ def _log_samples(record: dict[str, Any], where: str) -> Imported:
     item_id = _opt_str(doc, "id", f"{where} doc") or _opt_str(doc, "question_id", f"{where} doc")
     if item_id is None and _media_of(doc) is None:
         raise InputError(where, "doc.id", "missing (and the doc names no media file to match the item by)")
-    return Imported(where, caption, item_id, _opt_str(record, "task", where), _media_of(doc), instruction,
+    task = _opt_str(record, "task", where) or _opt_str(doc, "anycapeval_task", f"{where} doc")  # our lm-eval tasks
+    return Imported(where, caption, item_id, task, _media_of(doc), instruction,
                     variant=str(record.get("filter", "")), media_field="doc")
 
 
