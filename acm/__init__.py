@@ -1,1 +1,1 @@
-"""ACM, the caption refiner: model, ACD data pipeline, trainer and the `acm:` system (DESIGN §7)."""
+"""ACM, the caption refiner: model, ACD data pipeline, trainer and the `acm:` system (docs/design.md)."""

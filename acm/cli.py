@@ -34,7 +34,7 @@ JSONL ({"id", "task", "caption", "base_caption"}), ready for `anycapeval score -
 def register(subparsers: Any) -> None:
     acm = subparsers.add_parser("acm", help="train the ACM caption refiner or refine captions with it",
                                 description="ACM (AnyCapModel): a refiner that rewrites a base model's caption "
-                                "to follow the instruction (DESIGN §7).")
+                                "to follow the instruction (docs/design.md).")
     sub = acm.add_subparsers(dest="acm_command", required=True)
 
     train = sub.add_parser("train", help="train ACM on ACD triplets with the Hugging Face Trainer",
@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _extra_fields(path: Path) -> dict[str, dict[str, Any]]:
     """Raw JSONL lines by `file:line`: our own predictions format carries `instruction` and `media`
     beside the caption, which the generic importers do not keep."""
-    from ..data import read_jsonl
+    from ..files import read_jsonl
 
     with path.open(encoding="utf-8") as fh:
         if fh.read(4096).lstrip().startswith("["):
@@ -121,7 +121,7 @@ def _extra_fields(path: Path) -> dict[str, dict[str, Any]]:
 def _requests_from_file(path: Path) -> list[tuple[dict[str, Any], Any]]:
     """Lines carrying their own instruction: (output row, RefineRequest). Media named on a line is
     used when the file exists (its kind from the suffix); otherwise refinement is text-only."""
-    from ..data import MEDIA_SUFFIXES
+    from ..files import MEDIA_SUFFIXES
     from ..systems.importers import read_predictions
     from ..types import InputError
     from .refine import RefineRequest

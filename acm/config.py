@@ -81,7 +81,7 @@ class DataConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """DESIGN §7 defaults (paper App. Table 16); the learning rate is not in the paper text."""
+    """docs/design.md "ACM training defaults" (paper App. Table 16); the learning rate is not in the paper text."""
 
     epochs: float = 3
     learning_rate: float = 1e-5

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..data import read_jsonl
+from ..files import read_jsonl
 from ..types import AnyCapError, InputError
 from .config import KINDS, DataConfig
 
@@ -218,7 +218,7 @@ def mix(triplets: list[Triplet], config: DataConfig) -> tuple[list[Triplet], Cou
     return mixed, Counter(t.kind + (" (copied target)" if t.origin == "copied-target" else "") for t in mixed)
 
 
-def media_index(media_dir: str | Path | None) -> dict[str, Path]:
+def files_by_name(media_dir: str | Path | None) -> dict[str, Path]:
     """File name -> path for every file below media_dir (ACD names media by bare file name)."""
     if not media_dir:
         return {}
@@ -232,7 +232,7 @@ def resolve_media(triplets: list[Triplet], config: DataConfig,
                   has_encoder: dict[str, bool]) -> tuple[list[tuple[Triplet, Path | None]], dict[str, Any]]:
     """Attach media paths. `auto`: use what is found, train the rest text-only (and say so);
     `required`: a missing file is an error; `none`: text only."""
-    index = media_index(config.media_dir) if config.media != "none" else {}
+    index = files_by_name(config.media_dir) if config.media != "none" else {}
     out: list[tuple[Triplet, Path | None]] = []
     found: Counter[str] = Counter()
     missing: Counter[str] = Counter()

@@ -1,4 +1,5 @@
-"""`acm:<checkpoint>` over a base system: the base captions, refined by ACM (DESIGN §6).
+"""`acm:<checkpoint>` over a base system: the base captions, refined by ACM
+(docs/design.md, "ACM, the refiner as a system").
 
 The runner builds it as `ACMSystem(checkpoint, base, model_args)`. A base failure stays a failure
 (generation_error naming the base); an empty refinement is a generation_error too, never a score.
@@ -13,23 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from ..media import MediaError
+from ..systems.base import SystemBase
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 from .refine import Refiner, RefineRequest, parse_model_args
 
 log = logging.getLogger("anycapeval.acm")
 
 
-class ACMSystem:
+class ACMSystem(SystemBase):
     cacheable = True
     # The runner's cache key is (identity, instruction, media hash): the media hash stands in for the
     # item, so the base caption it refines is pinned by the base's identity (or its file's content).
     needs_media = True
 
-    def __init__(self, checkpoint: str, base: Any, args: dict[str, str]):
+    def __init__(self, checkpoint: str, base: SystemBase, args: dict[str, str]):
         from .model import CONFIG_FILE
 
         self.checkpoint = checkpoint
-        self.base = base
+        self.base: SystemBase = base
         self.spec = f"acm:{checkpoint}"
         self.base_spec: str = base.spec
         self.options = parse_model_args(args)
@@ -50,7 +52,7 @@ class ACMSystem:
         return {"kind": "acm", "checkpoint": str(Path(self.checkpoint).resolve()),
                 "weights": media_hash(Path(self.checkpoint) / WEIGHTS_FILE),
                 "max_new_tokens": self.options.get("max_new_tokens"), "dtype": self.options.get("dtype"),
-                "base": getattr(self.base, "identity", None) or self.base_spec,
+                "base": self.base.identity or self.base_spec,
                 "base_file": media_hash(base_file) if isinstance(base_file, Path) and base_file.is_file() else None}
 
     def settings(self) -> dict[str, Any]:

@@ -60,7 +60,7 @@ class Results:
         and each of the item's metrics as its own column (nested values stay objects)."""
         import pandas as pd
 
-        from .data import read_jsonl
+        from .files import read_jsonl
 
         path = self.run_dir / "scores.jsonl"
         if not path.is_file():

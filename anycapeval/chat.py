@@ -61,11 +61,13 @@ def model_family(model: str) -> str:
     return "chat"
 
 
+# a settings key that names a secret: refused on the command line, so no key is ever written to run files
+SECRET_ARG = re.compile(r"^(api_?key|key|token|secret|password)$|_(key|token|secret|password)$", re.I)
+
+
 def parse_params(values: list[str] | None, where: str = "--judge-param") -> dict[str, Any]:
     """['k=v', ...] -> {k: v}; v is read as JSON when it parses (numbers, true, objects), else kept as text."""
     import json
-
-    from .systems import SECRET_ARG
 
     out: dict[str, Any] = {}
     for pair in values or []:

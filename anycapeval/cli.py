@@ -144,6 +144,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from .prompts import parse_prompt_overrides
     from .report import print_summary
     from .runner import RunOptions
+    from .scorers import all_roles
     from .systems import parse_model_args
 
     model = f"predictions:{args.predictions}" if args.command == "score" else args.model
@@ -155,7 +156,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         base_args=parse_model_args(getattr(args, "base_args", None)),
         generation_concurrency=getattr(args, "generation_concurrency", 8),
         judge_base_url=args.judge_base_url, judge_key_file=args.judge_key_file,
-        judge_prompts=parse_prompt_overrides(args.judge_prompt), judge_concurrency=args.judge_concurrency,
+        judge_prompts=parse_prompt_overrides(args.judge_prompt, all_roles()), judge_concurrency=args.judge_concurrency,
         judge_media=args.judge_media, protocol=args.protocol, output=args.output, limit=args.limit,
         max_judge_error_rate=args.max_judge_error_rate, cache_path=args.cache,
         allow_self_judge=args.allow_self_judge, command=["anycapeval", *argv],
@@ -214,7 +215,7 @@ def cmd_tasks() -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from .datasets import fetch, verify
+    from .release import fetch, verify
 
     if args.data_command == "fetch":
         path = fetch(args.target, args.revision)

@@ -13,25 +13,25 @@ from rich.progress import Progress
 
 from .media import MediaError, media_hash
 from .store import Cache, content_key
-from .systems import System
+from .systems import SystemBase
 from .types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 
 SERVED = ("served_model", "system_fingerprint", "finish_reason")  # provenance kept with a cached caption
 
 
-def generation_key(system: System, item: Item) -> str:
+def generation_key(system: SystemBase, item: Item) -> str:
     """Cache key: the system's identity + the instruction + the media's content hash. Raises
     MediaError when the system needs the media and it is absent."""
-    needs_media = getattr(system, "needs_media", True)
+    needs_media = system.needs_media
     if item.media_path is None and needs_media:
         raise MediaError(item.media, "not found (pass --media-dir DIR or --media-dir "
                          f"{item.modality}=DIR)")
-    identity = getattr(system, "identity", None) or {"spec": system.spec,
-                                                     "base": getattr(system, "base_spec", None)}
+    identity = system.identity or {"spec": system.spec, "base": system.base_spec}
     media = media_hash(item.media_path) if item.media_path is not None and needs_media else None
     return content_key("generation", identity, item.instruction, media)
 
-async def generate(system: System, items: list[Item], cache: Cache, progress: Progress,
+
+async def generate(system: SystemBase, items: list[Item], cache: Cache, progress: Progress,
                    concurrency: int) -> list[Prediction]:
     """Predictions in item order. Cacheable systems' captions come from the cache when there, and
     each new one is cached as it completes, so a killed run resumes where it stopped."""
@@ -66,12 +66,11 @@ async def generate(system: System, items: list[Item], cache: Cache, progress: Pr
         except MediaError as exc:  # a system that let its media error escape: still this item's failure
             return Prediction(items[n].task, items[n].id, system.spec, "", GENERATION_ERROR, str(exc))
 
-    batch = getattr(system, "generate_batch", None)
-    if batch is not None:
-        size = max(1, int(getattr(system, "batch_size", 8)))
+    if system.batch_size:
+        size = max(1, int(system.batch_size))
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]
-            for n, prediction in zip(chunk, await batch([items[n] for n in chunk])):
+            for n, prediction in zip(chunk, await system.generate_batch([items[n] for n in chunk])):
                 done(n, prediction)
     else:
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -83,7 +82,7 @@ async def generate(system: System, items: list[Item], cache: Cache, progress: Pr
                 n = queue.get_nowait()
                 done(n, await one(n))
 
-        width = getattr(system, "concurrency", None) or concurrency
+        width = system.concurrency or concurrency
         await asyncio.gather(*(worker() for _ in range(min(width, len(todo)) or 1)))
     return [out[n] for n in range(len(items))]
 

@@ -38,7 +38,7 @@ class Run:
     summary: dict[str, Any]
 
     def rows(self, name: str) -> list[dict[str, Any]]:
-        from .data import read_jsonl
+        from .files import read_jsonl
 
         path = self.path / name
         if not path.is_file():

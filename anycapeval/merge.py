@@ -12,26 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .data import read_jsonl
+from .files import read_jsonl, read_run_file
 from .registry import resolve_tasks
+from .runner import served_models
 from .scorers import get_scorer
 from .store import write_json_atomic, write_jsonl_atomic
-from .types import JUDGE_ERROR, AnyCapError, InputError, Score
+from .types import JUDGE_ERROR, OK, AnyCapError, InputError, Score
 
 # manifest fields every shard must share (values compared as JSON)
 SAME = ("system", "base", "model_args", "base_args", "protocol", "tasks", "judges", "judge_media", "seeds",
         "anycapeval_version", "system_settings")
 SAME_ARGUMENTS = ("model", "tasks", "judge", "judge_base_url", "limit", "judge_prompts", "max_judge_error_rate")
 SCORE_FIELDS = ("task", "item_id", "dimension", "status", "metrics", "error")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AnyCapError(f"{path}: not found; is this a finished run directory?") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}", "<file>", f"not valid JSON ({exc.msg})") from None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -43,7 +35,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 class Shard:
     def __init__(self, path: Path):
         self.path = path
-        self.manifest = _read_json(path / "manifest.json")
+        self.manifest = read_run_file(path / "manifest.json")
         if self.manifest.get("status") != "complete":
             raise InputError(str(path / "manifest.json"), "status", f"{self.manifest.get('status')!r}: the shard did "
                              "not finish; re-run its command to complete it")
@@ -51,7 +43,7 @@ class Shard:
         if not isinstance(info, dict):
             raise InputError(str(path / "manifest.json"), "shard", "missing: this run was not made with --shard K/N")
         self.index, self.count, self.blocks = int(info["index"]), int(info["count"]), info["blocks"]
-        self.summary = _read_json(path / "summary.json")
+        self.summary = read_run_file(path / "summary.json")
         self.rows = {name: _read_jsonl(path / f"{name}.jsonl") for name in ("predictions", "judgments", "scores")}
 
     def key(self) -> dict[str, Any]:
@@ -127,22 +119,28 @@ def merge_runs(run_dirs: list[Path], output: Path) -> dict[str, Any]:
         scorer = get_scorer(cfg.scorer, protocol, cfg.modality, cfg.options)
         scores = [Score(**{k: r[k] for k in SCORE_FIELDS}) for r in score_rows if r["task"] == name]
         entry = {**first.summary["tasks"][name], **scorer.aggregate(scores, list(cfg.dimensions.values()))}
-        if "judge_media_seen" in entry:
-            seen: dict[str, int] = {}
-            for shard in shards:
-                for kind, n in shard.summary["tasks"][name]["judge_media_seen"].items():
-                    seen[kind] = seen.get(kind, 0) + n
-            entry["judge_media_seen"] = seen
+        for counted in ("judge_media_seen", "served_judge"):  # counts per kind: the shards' sums
+            if counted in entry:
+                seen: dict[str, int] = {}
+                for shard in shards:
+                    for kind, n in shard.summary["tasks"][name].get(counted, {}).items():
+                        seen[kind] = seen.get(kind, 0) + n
+                entry[counted] = seen
         merged_tasks[name] = entry
     failed = sum(r["status"] == JUDGE_ERROR for r in judgment_rows)
     errors = {**first.summary.get("judge_errors", {}), "n": failed, "of": len(judgment_rows),
               "rate": failed / len(judgment_rows) if judgment_rows else 0.0}
+    predictions = rows("predictions")
+    gen_failed = sum(r["status"] != OK for r in predictions)
+    gen_errors = {**first.summary.get("generation_errors", {}), "n": gen_failed, "of": len(predictions),
+                  "rate": gen_failed / len(predictions) if predictions else 0.0}
     summary = {k: v for k, v in first.summary.items() if k != "shard"}  # the key order of a single run
-    summary.update(tasks=merged_tasks, judge_errors=errors)
+    summary.update(tasks=merged_tasks, judge_errors=errors, generation_errors=gen_errors,
+                   served_models=served_models(predictions, judgment_rows))
 
     from .report import summary_markdown
 
-    write_jsonl_atomic(output / "predictions.jsonl", rows("predictions"))
+    write_jsonl_atomic(output / "predictions.jsonl", predictions)
     write_jsonl_atomic(output / "judgments.jsonl", judgment_rows)
     write_jsonl_atomic(output / "scores.jsonl", score_rows)
     write_json_atomic(output / "summary.json", summary)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +34,12 @@ class Template:
         return _PLACEHOLDER_RE.sub(lambda m: fields.get(m.group(1), m.group(0)), self.text)
 
 
-def load_template(role: str, path: Path) -> Template:
+def load_template(role: str, path: Path, required: tuple[str, ...] = ()) -> Template:
+    """The template at `path` for `role`; `required` are the role's placeholders (`Role.placeholders`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AnyCapError(f"cannot read judge prompt {path}: {exc.strerror}") from None
-    from .judges.roles import get_role
-
-    required = get_role(role).placeholders
     missing = [p for p in required if "{" + p + "}" not in text]
     if missing:
         raise AnyCapError(
@@ -50,18 +49,15 @@ def load_template(role: str, path: Path) -> Template:
     return Template(role, text, str(path))
 
 
-def parse_prompt_overrides(values: list[str] | None) -> dict[str, Path]:
+def parse_prompt_overrides(values: list[str] | None, known_roles: Collection[str]) -> dict[str, Path]:
     """`--judge-prompt [ROLE=]FILE`, repeatable; a bare FILE applies to every role."""
-    from .judges.roles import get_role
-
     out: dict[str, Path] = {}
     for value in values or []:
         role, sep, file = value.partition("=")
         if sep and not Path(value).exists():
-            try:
-                get_role(role)
-            except AnyCapError as exc:
-                raise AnyCapError(f"--judge-prompt {value}: {exc}") from None
+            if role not in known_roles:
+                raise AnyCapError(f"--judge-prompt {value}: unknown judge role '{role}'; known: "
+                                  f"{', '.join(sorted(known_roles))}")
             out[role] = Path(file)
         else:
             out["*"] = Path(value)

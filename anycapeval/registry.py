@@ -1,108 +1,31 @@
-"""Task registry: YAML task files (package `anycapeval.tasks`, i.e. the repo's `tasks/`), validated.
+"""The task registry: every task file in `tasks/`, checked against the scorers, by name and by group.
 
 A task file says what the items are (dataset, data file, modality), how they are scored (scorer,
-aspect, dimension names and order) and who judges them (role, pinned snapshot, prompt template).
+aspect, dimension names and order) and who judges them (role, pinned snapshot, prompt template);
+its fields are `task_config.TaskConfig`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from .scorers import SCORERS, all_roles
+from .task_config import Task, read_task_file, tasks_dir
 from .types import AnyCapError
 
 
-class JudgeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: str = Field(pattern=r"^[a-z_]+$", description="content, style, or a role a benchmark scorer registers")
-    snapshot: str = Field(min_length=1)
-    prompt: str = Field(min_length=1, description="template path, relative to the tasks folder")
-    media: bool | None = Field(None, description="show the judge the media (default: the role's default)")
-    paper_snapshot: str | None = Field(None, description="the judge the paper used, when it can no longer be "
-                                       "pinned (shut down); leaderboards mark runs judged otherwise")
-
-
-class TaskConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[a-z0-9_]+$")
-    version: str
-    description: str = ""
-    # anycapeval and demo use the built-in AnyCapEval reader; any other dataset is read by its scorer
-    dataset: str = Field(pattern=r"^[a-z0-9_]+$")
-    modality: Literal["image", "video", "audio"]
-    aspect: str = ""  # content | style for AnyCapEval; free text for other benchmarks
-    data_file: str = ""
-    skip_types: list[str] = []  # instruction types in data_file that belong to another task
-    scorer: str = Field(pattern=r"^[a-z0-9_]+$", description="a name in anycapeval.scorers.SCORERS")
-    judge: JudgeSpec | list[JudgeSpec] | None = None  # one spec per role; None = no judge (reference metrics)
-    dimensions: dict[str, str] = Field({}, description="instruction type -> column name, in order")
-    groups: list[str] = []
-    expected_items: int | None = None
-    options: dict[str, Any] = {}  # scorer-specific settings (documented by each scorer)
-
-    @property
-    def judges(self) -> list[JudgeSpec]:
-        if self.judge is None:
-            return []
-        return self.judge if isinstance(self.judge, list) else [self.judge]
-
-    def judge_for_role(self, role: str) -> JudgeSpec:
-        for spec in self.judges:
-            if spec.role == role:
-                return spec
-        raise AnyCapError(f"task {self.name} has no judge for role '{role}'")
-
-
-class Task(BaseModel):
-    """A validated task plus where it came from."""
-
-    config: TaskConfig
-    path: str
-    file_hash: str
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-
-def tasks_dir() -> Path:
-    return Path(str(resources.files("anycapeval.tasks")))
-
-
-def prompt_path(task: Task, role: str) -> Path:
-    return tasks_dir() / task.config.judge_for_role(role).prompt
-
-
 def load_task_file(path: Path) -> Task:
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise AnyCapError(f"{path}: invalid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise AnyCapError(f"{path}: a task file must be a YAML mapping")
-    try:
-        config = TaskConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()
-        )
-        raise AnyCapError(f"{path}: invalid task: {problems}") from None
-    from .judges.roles import ROLES
-    from .scorers import SCORERS
-
+    config, text = read_task_file(path)
     if config.scorer not in SCORERS:
         raise AnyCapError(f"{path}: field 'scorer': unknown scorer '{config.scorer}' (known: {', '.join(SCORERS)})")
     roles = [j.role for j in config.judges]
-    unknown = [r for r in roles if r not in ROLES]
+    known_roles = all_roles()
+    unknown = [r for r in roles if r not in known_roles]
     if unknown:
-        raise AnyCapError(f"{path}: field 'judge.role': unknown role(s) {unknown} (known: {', '.join(sorted(ROLES))})")
+        raise AnyCapError(f"{path}: field 'judge.role': unknown role(s) {unknown} "
+                          f"(known: {', '.join(sorted(known_roles))})")
     if len(roles) != len(set(roles)):
         raise AnyCapError(f"{path}: field 'judge': each role may appear once, got {roles}")
     expected = SCORERS[config.scorer].roles

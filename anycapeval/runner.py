@@ -19,20 +19,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .data import load_items, resolve_data_dir
+from .data import load_items
 from .generation import generate, shard_block
-from .judges import Judge, make_judge
-from .judges.roles import get_role
+from .judges import make_judge
+from .judges.base import JudgeBase
 from .lifecycle import shutdown_warning
 from .media import media_hash
 from .prompts import Template, load_template
-from .registry import Task, prompt_path, resolve_tasks
-from .scorers import get_scorer
+from .readers.anycapeval import resolve_data_dir
+from .registry import resolve_tasks
+from .scorers import SCORERS, get_scorer
 from .scorers.base import ScorerBase
 from .stats import N_RESAMPLES, SEED
 from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
-from .systems import System, make_system
-from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
+from .systems import make_system
+from .systems.base import SystemBase
+from .task_config import Task, prompt_path
+from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction, Role
 
 console = Console(stderr=True)
 
@@ -88,10 +91,10 @@ def judge_spec_for(task: Task, role: str, requested: str | None) -> str | None:
 
 class Runner:
     def __init__(self, options: RunOptions):
-        self.o = options
+        self.options = options
         self.tasks = resolve_tasks(options.tasks)
         self.cache = Cache(options.cache_path or default_cache_path())
-        self.judges: dict[str, Judge] = {}
+        self.judges: dict[str, JudgeBase] = {}
         self.messages: list[str] = []
         self.prediction_rows: list[dict[str, Any]] = []
         self.judgment_rows: list[dict[str, Any]] = []
@@ -99,18 +102,19 @@ class Runner:
         self.judge_attempted = self.judge_failed = 0
         self.generated = self.generation_failed = 0
 
-    def judge_for(self, task: Task, role: str) -> Judge:
-        spec = judge_spec_for(task, role, self.o.judge) or "offline"
+    def judge_for(self, task: Task, role: str) -> JudgeBase:
+        spec = judge_spec_for(task, role, self.options.judge) or "offline"
         if spec not in self.judges:
-            self.judges[spec] = make_judge(spec, base_url=self.o.judge_base_url, key_file=self.o.judge_key_file,
-                                           concurrency=self.o.judge_concurrency, params=self.o.judge_params,
-                                           **self.o.judge_options)
-            model = getattr(self.judges[spec], "model", None)
-            warning = shutdown_warning(model) if model else None
-            for note in [*getattr(self.judges[spec], "notes", []), *([warning] if warning else [])]:
+            options = self.options
+            self.judges[spec] = make_judge(spec, base_url=options.judge_base_url, key_file=options.judge_key_file,
+                                           concurrency=options.judge_concurrency, params=options.judge_params,
+                                           **options.judge_options)
+            judge = self.judges[spec]
+            warning = shutdown_warning(judge.model) if judge.model else None
+            for note in [*judge.notes, *([warning] if warning else [])]:
                 self.say(note)
         judge = self.judges[spec]
-        known = getattr(judge, "roles", None)
+        known = judge.roles
         if known is not None and role not in known:
             raise AnyCapError(f"task {task.name}: judge {spec} cannot act as the '{role}' judge (it knows "
                               f"{', '.join(known)}); pass --judge openai for the task's pinned snapshot, or "
@@ -123,25 +127,26 @@ class Runner:
             console.print(f"[yellow]warning:[/yellow] {message}")
             self.messages.append(message)
 
-    def template_for(self, task: Task, role: str) -> Template:
-        path = self.o.judge_prompts.get(role) or self.o.judge_prompts.get("*") or prompt_path(task, role)
-        return load_template(role, path)
+    def template_for(self, task: Task, role: Role) -> Template:
+        overrides = self.options.judge_prompts
+        path = overrides.get(role.name) or overrides.get("*") or prompt_path(task, role.name)
+        return load_template(role.name, path, role.placeholders)
 
     # -- stages -----------------------------------------------------------------------------------
 
-    async def generate(self, system: System, items: list[Item], progress: Progress) -> list[Prediction]:
-        return await generate(system, items, self.cache, progress, self.o.generation_concurrency)
+    async def generate(self, system: SystemBase, items: list[Item], progress: Progress) -> list[Prediction]:
+        return await generate(system, items, self.cache, progress, self.options.generation_concurrency)
 
-    def apply_media_policy(self, judge: Judge, item: Item, request: JudgeRequest,
+    def apply_media_policy(self, judge: JudgeBase, item: Item, request: JudgeRequest,
                            sees_media: bool) -> tuple[JudgeRequest, str]:
         """--judge-media: the request to send, and an error when the item cannot be judged as asked."""
-        if not sees_media or not judge.supports_media or self.o.judge_media == "never":
+        if not sees_media or not judge.supports_media or self.options.judge_media == "never":
             return replace(request, media_path=None), ""
-        if request.media_path is None and self.o.judge_media == "always":
+        if request.media_path is None and self.options.judge_media == "always":
             return request, f"media file {item.media!r} not found (--judge-media always)"
         return request, ""
 
-    async def judge_all(self, judge: Judge, keyed: list[tuple[str, JudgeRequest]], progress: Progress,
+    async def judge_all(self, judge: JudgeBase, keyed: list[tuple[str, JudgeRequest]], progress: Progress,
                         label: str) -> dict[str, Judgment]:
         cached = self.cache.get_many([k for k, _ in keyed])
         results = {k: Judgment(**v) for k, v in cached.items()}
@@ -154,12 +159,11 @@ class Runner:
                 self.cache.put(key, "judgment", judgment.to_dict())
             progress.advance(bar)
 
-        batch = getattr(judge, "judge_batch", None)
-        if batch is not None:
-            size = getattr(judge, "batch_size", 64)
+        if judge.batch_size:
+            size = judge.batch_size
             for start in range(0, len(todo), size):
                 chunk = todo[start:start + size]
-                for (key, _), judgment in zip(chunk, await batch([r for _, r in chunk])):
+                for (key, _), judgment in zip(chunk, await judge.judge_batch([r for _, r in chunk])):
                     done(key, judgment)
             return results
 
@@ -172,19 +176,19 @@ class Runner:
                 key, request = queue.get_nowait()
                 done(key, await judge.judge(request))
 
-        await asyncio.gather(*(worker() for _ in range(min(self.o.judge_concurrency, len(todo)) or 1)))
+        await asyncio.gather(*(worker() for _ in range(min(self.options.judge_concurrency, len(todo)) or 1)))
         return results
 
-    async def judge_rounds(self, task: Task, scorer: ScorerBase, judges: dict[str, Judge],
+    async def judge_rounds(self, task: Task, scorer: ScorerBase, judges: dict[str, JudgeBase],
                            templates: dict[str, Template], items: list[Item], predictions: list[Prediction],
                            progress: Progress) -> tuple[dict[str, list[Judgment]], list[dict[str, Any]]]:
         """Ask the scorer for requests round by round until no item needs more; an item whose
         judgment failed gets no further requests. Returns the judgments per item id and their rows."""
         cfg = task.config
         sees_media = {}
-        for role in scorer.roles:
-            setting = cfg.judge_for_role(role).media
-            sees_media[role] = get_role(role).sees_media if setting is None else setting
+        for judge_role in scorer.judge_roles:
+            setting = cfg.judge_for_role(judge_role.name).media
+            sees_media[judge_role.name] = judge_role.sees_media if setting is None else setting
         judgments: dict[str, list[Judgment]] = {item.id: [] for item in items}
         rows: list[dict[str, Any]] = []
         active = [(i, p) for i, p in zip(items, predictions) if p.status == OK and not scorer.skip_reason(i, p)]
@@ -201,7 +205,7 @@ class Runner:
                         planned.append((item, request, "", ""))
                         continue
                     note = ""
-                    if sees_media[request.role] and judge.supports_media and self.o.judge_media == "auto" \
+                    if sees_media[request.role] and judge.supports_media and self.options.judge_media == "auto" \
                             and request.media_path is None:
                         note = f"media {item.media!r} not found: judged text-only"
                     media = media_hash(request.media_path) if request.media_path else None
@@ -231,11 +235,11 @@ class Runner:
             round_no += 1
         return judgments, rows
 
-    async def run_task(self, task: Task, system: System, items: list[Item], progress: Progress) -> dict[str, Any]:
+    async def run_task(self, task: Task, system: SystemBase, items: list[Item], progress: Progress) -> dict[str, Any]:
         cfg = task.config
-        scorer = get_scorer(cfg.scorer, self.o.protocol, cfg.modality, cfg.options)
+        scorer = get_scorer(cfg.scorer, self.options.protocol, cfg.modality, cfg.options)
         judges = {role: self.judge_for(task, role) for role in scorer.roles}
-        templates = {role: self.template_for(task, role) for role in scorer.roles}
+        templates = {role.name: self.template_for(task, role) for role in scorer.judge_roles}
         predictions = await self.generate(system, items, progress)
         self.generated += len(predictions)
         self.generation_failed += sum(p.status != OK for p in predictions)
@@ -245,7 +249,7 @@ class Runner:
         judge_label = ", ".join(dict.fromkeys(j.spec for j in judges.values())) or "none"
         prompt_hash = _combined_hash({role: t.hash for role, t in templates.items()})
         provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge_label,
-                      "prompt_hash": prompt_hash, "protocol": self.o.protocol}
+                      "prompt_hash": prompt_hash, "protocol": self.options.protocol}
         scores = []
         for item, pred in zip(items, predictions):
             score = scorer.score(item, pred, judgments[item.id])
@@ -272,7 +276,7 @@ class Runner:
         differs = sorted(p for p in paper_judges if not any(j.spec.endswith(f":{p}") for j in judges.values()))
         single = len(templates) == 1
         return {"task_version": cfg.version, "task_file_hash": task.file_hash, "modality": cfg.modality,
-                "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.o.protocol, "judge": judge_label,
+                "aspect": cfg.aspect, "scorer": cfg.scorer, "protocol": self.options.protocol, "judge": judge_label,
                 "judges_by_role": {role: j.spec for role, j in judges.items()},
                 "judge_is_approximation": any(j.approximation for j in judges.values()),
                 "prompt": next(iter(templates.values())).path if single else
@@ -283,37 +287,38 @@ class Runner:
     # -- the whole run --------------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
-        o = self.o
-        items_by_task = {t.name: load_items(t, o.data_dir, o.media_dirs.get(t.config.modality) or o.media_dir)
+        options = self.options
+        items_by_task = {t.name: load_items(t, options.data_dir,
+                                            options.media_dirs.get(t.config.modality) or options.media_dir)
                          for t in self.tasks}
         all_ids = {name: {i.id for i in items} for name, items in items_by_task.items()}
         every_item = [i for v in items_by_task.values() for i in v]
-        if o.limit is not None:
-            items_by_task = {n: items[:o.limit] for n, items in items_by_task.items()}
-        self.shard_blocks = {n: shard_block(len(items), o.shard) for n, items in items_by_task.items()}
+        if options.limit is not None:
+            items_by_task = {n: items[:options.limit] for n, items in items_by_task.items()}
+        self.shard_blocks = {n: shard_block(len(items), options.shard) for n, items in items_by_task.items()}
         items_by_task = {n: items[slice(*self.shard_blocks[n][:2])] for n, items in items_by_task.items()}
         for task in self.tasks:
             for judge_spec in task.config.judges:
-                spec = judge_spec_for(task, judge_spec.role, o.judge)
-                if spec and spec.startswith("openai:") and spec == o.model and not o.allow_self_judge:
+                spec = judge_spec_for(task, judge_spec.role, options.judge)
+                if spec and spec.startswith("openai:") and spec == options.model and not options.allow_self_judge:
                     raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it "
                                       "anyway")
-        system = make_system(o.model, every_item, all_ids, model_args=o.model_args, base=o.base,
-                             base_args=o.base_args, concurrency=o.generation_concurrency)
-        for note in getattr(system, "notes", []):
+        system = make_system(options.model, every_item, all_ids, model_args=options.model_args, base=options.base,
+                             base_args=options.base_args, concurrency=options.generation_concurrency)
+        for note in system.notes:
             self.say(note)
         for task in self.tasks:  # fail fast on a bad judge or prompt, before any generation
             for judge_spec in task.config.judges:
                 self.judge_for(task, judge_spec.role)
-                self.template_for(task, judge_spec.role)
+                self.template_for(task, SCORERS[task.config.scorer].role(judge_spec.role))
 
-        run_dir = o.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
+        run_dir = options.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
         manifest = self.manifest(system, "running")
         write_json_atomic(run_dir / "manifest.json", manifest)
-        summary: dict[str, Any] = {"system": system.spec, "protocol": o.protocol, **self.system_fields(system),
+        summary: dict[str, Any] = {"system": system.spec, "protocol": options.protocol, **self.system_fields(system),
                                    "tasks": {}}
-        if o.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
-            summary["shard"] = f"{o.shard[0]}/{o.shard[1]}"
+        if options.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
+            summary["shard"] = f"{options.shard[0]}/{options.shard[1]}"
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         try:
             with Progress(*columns, console=console, transient=False) as progress:
@@ -321,18 +326,17 @@ class Runner:
                     summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name],
                                                                       progress)
         finally:
-            for closable in [*self.judges.values(), system, getattr(system, "base", None)]:
-                close = getattr(closable, "aclose", None)
-                if close:
-                    await close()
+            closables: list[JudgeBase | SystemBase] = [*self.judges.values(), system]
+            for closable in closables + ([system.base] if system.base else []):
+                await closable.aclose()
 
         rate = self.judge_failed / self.judge_attempted if self.judge_attempted else 0.0
         summary["judges"] = sorted({t["judge"] for t in summary["tasks"].values()})
         summary["judge_errors"] = {"n": self.judge_failed, "of": self.judge_attempted, "rate": rate,
-                                   "max_allowed_rate": o.max_judge_error_rate}
+                                   "max_allowed_rate": options.max_judge_error_rate}
         gen_rate = self.generation_failed / self.generated if self.generated else 0.0
         summary["generation_errors"] = {"n": self.generation_failed, "of": self.generated, "rate": gen_rate,
-                                        "max_allowed_rate": o.max_generation_error_rate}
+                                        "max_allowed_rate": options.max_generation_error_rate}
         summary["served_models"] = served = served_models(self.prediction_rows, self.judgment_rows)
         for role, by_spec in served.items():
             for spec, snapshots in by_spec.items():
@@ -341,16 +345,16 @@ class Runner:
                              + ", ".join(f"{m} x {n}" for m, n in snapshots.items())
                              + "): pin a dated snapshot so every item is judged by the same model")
         exit_code = 0
-        if self.generation_failed and gen_rate > o.max_generation_error_rate:
+        if self.generation_failed and gen_rate > options.max_generation_error_rate:
             exit_code = 4
             self.messages.append(f"{self.generation_failed} of {self.generated} generations failed ({gen_rate:.1%} > "
-                                 f"--max-generation-error-rate {o.max_generation_error_rate:.1%}); they are excluded "
-                                 "from every score (see predictions.jsonl for each error).")
-        if self.judge_failed and rate > o.max_judge_error_rate:
+                                 f"--max-generation-error-rate {options.max_generation_error_rate:.1%}); they are "
+                                 "excluded from every score (see predictions.jsonl for each error).")
+        if self.judge_failed and rate > options.max_judge_error_rate:
             exit_code = 3
             self.messages.append(f"{self.judge_failed} of {self.judge_attempted} judgments failed ({rate:.1%} > "
-                                 f"--max-judge-error-rate {o.max_judge_error_rate:.1%}); they are excluded from every "
-                                 "score. Re-run the same command to retry only those.")
+                                 f"--max-judge-error-rate {options.max_judge_error_rate:.1%}); they are excluded from "
+                                 "every score. Re-run the same command to retry only those.")
         from .report import summary_markdown
 
         write_jsonl_atomic(run_dir / "predictions.jsonl", self.prediction_rows)
@@ -363,46 +367,48 @@ class Runner:
         self.cache.close()
         return RunResult(run_dir, summary, exit_code, self.messages)
 
-    def manifest(self, system: System, status: str) -> dict[str, Any]:
-        o = self.o
+    def manifest(self, system: SystemBase, status: str) -> dict[str, Any]:
+        options = self.options
         return {
             "status": status,
             "finished_at" if status == "complete" else "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             "anycapeval_version": __version__, "git_revision": _git_revision(), "versions": _versions(),
-            "system": system.spec, **self.system_fields(system), "protocol": o.protocol,
-            "system_settings": _settings(system), "base_settings": _settings(getattr(system, "base", None)),
-            "shard": None if o.shard is None else {
-                "index": o.shard[0], "count": o.shard[1],
+            "system": system.spec, **self.system_fields(system), "protocol": options.protocol,
+            "system_settings": system.settings(), "base_settings": system.base.settings() if system.base else None,
+            "shard": None if options.shard is None else {
+                "index": options.shard[0], "count": options.shard[1],
                 "blocks": {name: {"start": b[0], "stop": b[1], "total": b[2]}
                            for name, b in self.shard_blocks.items()}},
             "tasks": {t.name: {"version": t.config.version, "file": t.path, "file_hash": t.file_hash,
-                               "dataset": t.config.dataset, "data_revision": data_revision(t, o.data_dir)}
+                               "dataset": t.config.dataset, "data_revision": data_revision(t, options.data_dir)}
                       for t in self.tasks},
             "judges": {j.spec: j.settings() for j in self.judges.values()},
-            "judge_media": o.judge_media,
+            "judge_media": options.judge_media,
             "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
-            "arguments": {"command": o.command, "model": o.model, "tasks": o.tasks, "data_dir": o.data_dir,
-                          "media_dir": o.media_dir, "media_dirs": o.media_dirs, "judge": o.judge,
-                          "judge_base_url": o.judge_base_url, "judge_key_file": o.judge_key_file, "limit": o.limit,
-                          "shard": None if o.shard is None else f"{o.shard[0]}/{o.shard[1]}",
-                          "generation_concurrency": o.generation_concurrency,
-                          "judge_prompts": {k: str(v) for k, v in o.judge_prompts.items()},
-                          "judge_params": o.judge_params, "max_judge_error_rate": o.max_judge_error_rate,
-                          "max_generation_error_rate": o.max_generation_error_rate},
+            "arguments": {"command": options.command, "model": options.model, "tasks": options.tasks,
+                          "data_dir": options.data_dir, "media_dir": options.media_dir,
+                          "media_dirs": options.media_dirs,
+                          "judge": options.judge, "judge_base_url": options.judge_base_url,
+                          "judge_key_file": options.judge_key_file, "limit": options.limit,
+                          "shard": None if options.shard is None else f"{options.shard[0]}/{options.shard[1]}",
+                          "generation_concurrency": options.generation_concurrency,
+                          "judge_prompts": {k: str(v) for k, v in options.judge_prompts.items()},
+                          "judge_params": options.judge_params, "max_judge_error_rate": options.max_judge_error_rate,
+                          "max_generation_error_rate": options.max_generation_error_rate},
         }
 
 
-    def system_fields(self, system: System) -> dict[str, Any]:
+    def system_fields(self, system: SystemBase) -> dict[str, Any]:
         """What a leaderboard needs to know about the system besides its spec: the base an acm:
         system refines and the --model-args (secrets are refused when parsed, so none are here)."""
         out: dict[str, Any] = {}
-        base = getattr(system, "base_spec", None)
+        base = system.base_spec
         if base:
             out["base"] = base
-        if self.o.model_args:
-            out["model_args"] = dict(self.o.model_args)
-        if base and self.o.base_args:
-            out["base_args"] = dict(self.o.base_args)
+        if self.options.model_args:
+            out["model_args"] = dict(self.options.model_args)
+        if base and self.options.base_args:
+            out["base_args"] = dict(self.options.base_args)
         return out
 
 
@@ -422,7 +428,7 @@ def served_models(prediction_rows: list[dict[str, Any]],
 def data_revision(task: Task, data_dir: str | None) -> str | None:
     """The dataset commit behind this task's items, where it is known (`anycapeval data fetch` records it;
     MIA-Bench's is the task file's hf_revision)."""
-    from .datasets import fetched_revision
+    from .release import fetched_revision
 
     if task.config.dataset == "anycapeval":
         try:
@@ -431,11 +437,6 @@ def data_revision(task: Task, data_dir: str | None) -> str | None:
             return None
     revision = task.config.options.get("hf_revision")
     return None if revision is None else str(revision)
-
-
-def _settings(system: Any) -> dict[str, Any] | None:
-    settings = getattr(system, "settings", None)
-    return settings() if callable(settings) else None
 
 
 def _combined_hash(hashes: dict[str, str]) -> str:

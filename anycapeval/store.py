@@ -50,7 +50,7 @@ class Cache:
 
 
 def default_cache_path() -> Path:
-    from .data import cache_root
+    from .files import cache_root
 
     return cache_root() / "cache.sqlite"
 

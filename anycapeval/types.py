@@ -6,16 +6,19 @@ All of them are plain frozen dataclasses so they hash, compare and serialise wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Modality = Literal["image", "video", "audio"]
-Aspect = Literal["content", "style"]
-
-OK = "ok"
-GENERATION_ERROR = "generation_error"
-JUDGE_ERROR = "judge_error"
+# What became of one prediction, judgment or score: only `ok` counts; `skipped` is a score the
+# protocol leaves out on purpose (anycap_v1's "None" rule, an empty VidCapBench QA list).
+Status = Literal["ok", "generation_error", "judge_error", "skipped"]
+OK: Final = "ok"
+GENERATION_ERROR: Final = "generation_error"
+JUDGE_ERROR: Final = "judge_error"
+SKIPPED: Final = "skipped"
 
 
 class AnyCapError(Exception):
@@ -36,7 +39,7 @@ class Item:
 
     task: str
     id: str
-    modality: str
+    modality: str  # a Modality, or "" for a caption judged outside a task (studies/)
     instruction: str
     reference: str
     instruction_type: str  # restriction[0], e.g. "multi_class_position"
@@ -57,7 +60,7 @@ class Prediction:
     item_id: str
     system: str
     caption: str
-    status: str = OK  # OK | GENERATION_ERROR
+    status: Status = OK  # OK | GENERATION_ERROR
     error: str = ""
     usage: dict[str, int] = field(default_factory=dict, compare=False, hash=False)  # tokens a model call used
     # what actually answered, for API systems: the served snapshot, its fingerprint, why it stopped
@@ -70,11 +73,26 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A judge role: what a judge is asked to do and how its answer is read. A scorer class lists its
+    roles (`ScorerBase.judge_roles`) and puts the role on every request it builds (`JudgeRequest.rules`),
+    so a judge reads any role's answer without looking the role up."""
+
+    name: str
+    parse: Callable[[str, JudgeRequest], Any]  # raw answer -> value; raises judges.parse.JudgeAnswerError
+    fake_answer: Callable[[JudgeRequest, bool], str]  # the answer of fake:perfect (True) / fake:zero (False)
+    placeholders: tuple[str, ...] = ()  # what a prompt template for this role must contain, as {name}
+    sees_media: bool = False  # default for whether the judge is shown the media (a task may override)
+    # the JSON schema that pins a valid answer exactly, for servers with structured output (None: free text)
+    schema: Callable[[JudgeRequest], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
 class JudgeRequest:
     """What a judge is asked. `prompt` is the rendered template; the structured fields let
     judges that do not read prompts (offline, fake) work from the same request."""
 
-    role: str  # "content" | "style" | a role a benchmark scorer registers (judges/roles.py)
+    role: str  # "content" | "style" | a benchmark scorer's own role: the name in the task file and cache key
     prompt: str
     caption: str
     key_points: tuple[str, ...] = ()
@@ -83,11 +101,12 @@ class JudgeRequest:
     media_path: Path | None = None
     modality: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # role-specific data for parsing
+    rules: Role | None = field(default=None, compare=False, hash=False)  # how the answer is read; set by the scorer
 
 
 @dataclass
 class Judgment:
-    status: str  # OK | JUDGE_ERROR
+    status: Status  # OK | JUDGE_ERROR
     judge: str  # judge spec incl. snapshot
     raw: str = ""  # the judge's raw answer text (last attempt)
     value: Any = None  # content: list[int] (one 0/1 per key point); style: int 0..4; other roles: their parser's
@@ -115,7 +134,7 @@ class Score:
     task: str
     item_id: str
     dimension: str
-    status: str
+    status: Status
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 

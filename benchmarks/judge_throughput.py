@@ -41,11 +41,11 @@ from loopback_server import LoopbackServer  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
 from anycapeval.judges.openai_judge import OpenAIJudge  # noqa: E402
-from anycapeval.judges.roles import get_role  # noqa: E402
+from anycapeval.judges.roles import CONTENT  # noqa: E402
 from anycapeval.prompts import format_key_points, load_template  # noqa: E402
-from anycapeval.registry import tasks_dir  # noqa: E402
 from anycapeval.runner import Runner, RunOptions  # noqa: E402
 from anycapeval.store import content_key  # noqa: E402
+from anycapeval.task_config import tasks_dir  # noqa: E402
 from anycapeval.types import OK, JudgeRequest  # noqa: E402
 
 MODEL = "loopback-judge"
@@ -106,19 +106,19 @@ class ServerProcess:
 
 def make_requests(n: int, tag: str) -> list[JudgeRequest]:
     """N content requests rendered from the shipped content template; each prompt is unique."""
-    template = load_template("content", tasks_dir() / "prompts" / "anycapeval_content.txt")
+    template = load_template("content", tasks_dir() / "prompts" / "anycapeval_content.txt", CONTENT.placeholders)
     out = []
     for i in range(n):
         caption = f"[{tag} #{i}] A red kite flies above a green field while two children run after it."
         prompt = template.render(key_points=format_key_points(KEY_POINTS), answer=caption)
-        out.append(JudgeRequest(role="content", prompt=prompt, caption=caption, key_points=KEY_POINTS))
+        out.append(JudgeRequest(role="content", rules=CONTENT, prompt=prompt, caption=caption, key_points=KEY_POINTS))
     return out
 
 
 def bare_kwargs(request: JudgeRequest) -> dict[str, Any]:
     """Exactly the body OpenAIJudge sends for a text-only content request (its defaults): the prompt as a
     plain string and the content role's schema as structured output."""
-    schema = get_role("content").schema(request)  # type: ignore[misc]
+    schema = CONTENT.schema(request)  # type: ignore[misc]
     return {"model": MODEL, "messages": [{"role": "user", "content": request.prompt}], "max_tokens": 1024,
             "temperature": 0.0, "seed": 1234, "response_format": {
                 "type": "json_schema", "json_schema": {"name": schema["title"], "schema": schema, "strict": True}}}

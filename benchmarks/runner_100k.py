@@ -65,7 +65,7 @@ PLACES = ("field", "harbour", "kitchen", "street", "garden", "station", "beach",
 
 def build(work: Path, n: int) -> None:
     """Data (official layout), the task YAML and a copy of the shipped prompts."""
-    from anycapeval.registry import tasks_dir
+    from anycapeval.task_config import tasks_dir
 
     data = work / "data" / "image"
     data.mkdir(parents=True)

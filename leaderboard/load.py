@@ -6,12 +6,11 @@ back to one file. Bad or unfinished run directories stop the build with the file
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import read_jsonl
+from ..files import read_jsonl, read_run_file
 from ..types import AnyCapError, InputError
 
 
@@ -36,18 +35,6 @@ class Run:
         if self._scores is None:
             self._scores = _read_scores(self.path / "scores.jsonl")
         return self._scores.get(task, [])
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise AnyCapError(f"{path}: not found (is {path.parent} a finished `anycapeval run` directory?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}", "<root>", f"invalid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InputError(str(path), "<root>", "expected a JSON object")
-    return data
 
 
 def _read_scores(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -110,11 +97,11 @@ def parse_labels(values: list[str] | None) -> dict[Path, str]:
 
 
 def load_run(path: Path, label: str | None = None) -> Run:
-    manifest = _read_json(path / "manifest.json")
+    manifest = read_run_file(path / "manifest.json")
     if manifest.get("status") != "complete":
         raise InputError(str(path / "manifest.json"), "status",
                          f"{manifest.get('status')!r}: the run did not finish; re-run its command to complete it")
-    summary = _read_json(path / "summary.json")
+    summary = read_run_file(path / "summary.json")
     _check_summary(path / "summary.json", summary)
     system = str(summary.get("system") or manifest.get("system") or "")
     if not system:

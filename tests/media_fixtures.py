@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from anycapeval.data import demo_data_root, demo_root
+from anycapeval.readers.anycapeval import demo_data_root, demo_root
 
 # official data file <- demo file
 FILES = {

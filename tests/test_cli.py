@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, cli_env
 
-from anycapeval import datasets
+from anycapeval import release
 
 
 def cli(args, cache, cwd, timeout=600):
@@ -35,7 +35,7 @@ def test_demo_run_with_offline_judge_prints_tables(tmp_path, isolated_cache):
                     assert value["value"] is not None and value["ci"][0] <= value["value"] <= value["ci"][1]
     assert summary["tasks"]["demo_image_style"]["dimensions"]["Brf"]["style_score"]["value"] == 3.0
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and "offline:minilm-v2" in manifest["judges"]
+    assert manifest["status"] == "complete" and "offline:minilm-v3" in manifest["judges"]
     assert "OFFLINE APPROXIMATION" in (tmp_path / "run" / "summary.md").read_text()
 
 
@@ -77,18 +77,18 @@ def test_data_fetch_uses_the_hub_into_the_cache_pinned(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info",
                         lambda self, repo: types.SimpleNamespace(sha=next(heads)))
-    path = datasets.fetch()
+    path = release.fetch()
     assert calls["repo_id"] == "qishisuren/AnyCapEval" and calls["repo_type"] == "dataset"
-    assert calls["revision"] == "a" * 40 and datasets.fetched_revision(path) == "a" * 40
-    from anycapeval.data import resolve_data_dir
+    assert calls["revision"] == "a" * 40 and release.fetched_revision(path) == "a" * 40
+    from anycapeval.readers.anycapeval import resolve_data_dir
     from anycapeval.registry import all_tasks
     from anycapeval.runner import data_revision
 
     assert resolve_data_dir(None) == path  # the fetched copy becomes the default --data-dir
-    datasets.fetch()  # a later fetch keeps the recorded commit
+    release.fetch()  # a later fetch keeps the recorded commit
     assert calls["revision"] == "a" * 40
-    datasets.fetch(revision="c" * 40)
-    assert datasets.fetched_revision(path) == "c" * 40
+    release.fetch(revision="c" * 40)
+    assert release.fetched_revision(path) == "c" * 40
     assert data_revision(all_tasks()["anycapeval_image_content"], None) == "c" * 40  # what manifests record
 
 
@@ -102,14 +102,14 @@ def test_data_fetch_failure_says_what_to_do(monkeypatch):
     from anycapeval.types import AnyCapError
 
     with pytest.raises(AnyCapError, match="--data-dir"):
-        datasets.fetch()
+        release.fetch()
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "anycapeval").is_dir(), reason="../shared/data/anycapeval not present")
 def test_data_verify_on_the_shared_copy(tmp_path, isolated_cache):
     result = cli(["data", "verify", "--data-dir", str(SHARED_DATA / "anycapeval")], isolated_cache, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = datasets.verify(SHARED_DATA / "anycapeval")
+    rows = release.verify(SHARED_DATA / "anycapeval")
     counts = {r["check"]: r["detail"] for r in rows}
     assert counts["anycapeval_video_content: items"].startswith("340")
     assert counts["anycapeval_image_style: items"].startswith("223")
@@ -120,4 +120,4 @@ def test_data_verify_on_the_shared_copy(tmp_path, isolated_cache):
     shutil.copytree(SHARED_DATA / "anycapeval", copy)
     path = copy / "image" / "anycapeval_image_ref_style.jsonl"
     path.write_text(path.read_text().replace("a", "b", 1))
-    assert not all(r["ok"] for r in datasets.verify(copy))
+    assert not all(r["ok"] for r in release.verify(copy))

@@ -262,7 +262,7 @@ def test_mixed_setups_are_marked_and_ranked_apart(board):
     assert all(v.startswith("A") for k, v in ranks.items() if k != "reference")
     section = text.split("## demo_video_style")[1].split("## ")[0]
     assert "Mixed setups" in section and "OFFLINE APPROXIMATION" in section
-    assert "Setup B: judge `offline:minilm-v2`" in section
+    assert "Setup B: judge `offline:minilm-v3`" in section
     # the GPT-4o run is the only one on the AnyCapEval tasks: one setup, plain ranks, no mark
     section = text.split("## anycapeval_image_content")[1].split("## ")[0]
     assert "Mixed setups" not in section and "| 1 | GPT-4o |" in section

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from anycapeval import media
-from anycapeval.data import demo_root
 from anycapeval.media import MediaError
+from anycapeval.readers.anycapeval import demo_root
 
 
 @pytest.fixture(scope="module")

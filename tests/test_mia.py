@@ -11,8 +11,9 @@ from loopback_server import LoopbackServer
 from PIL import Image
 
 from anycapeval.judges.parse import JudgeAnswerError
+from anycapeval.readers.mia import load_mia_items
 from anycapeval.registry import all_tasks
-from anycapeval.scorers.mia import load_mia_items, parse_mia
+from anycapeval.scorers.mia import parse_mia
 
 W3 = [4, 3, 3]
 

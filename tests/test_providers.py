@@ -17,7 +17,7 @@ from conftest import cli_env
 from strict_openai import StrictOpenAI
 
 from anycapeval.chat import ChatFatalError
-from anycapeval.data import demo_data_root, demo_root
+from anycapeval.readers.anycapeval import demo_data_root, demo_root
 from anycapeval.runner import RunOptions, run
 
 STYLE_KINDS = ("image", "audio")

@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 
 from anycapeval import runner as runner_mod
+from anycapeval.judges.base import JudgeBase
 from anycapeval.judges.parse import JudgeAnswerError
-from anycapeval.judges.roles import ROLES, Role, register_role
+from anycapeval.judges.roles import CONTENT
 from anycapeval.registry import load_task_file
 from anycapeval.scorers import SCORERS
 from anycapeval.scorers.kpd import KPDScorer
-from anycapeval.types import JUDGE_ERROR, OK, AnyCapError, JudgeRequest, Judgment, Score
+from anycapeval.types import JUDGE_ERROR, OK, AnyCapError, JudgeRequest, Judgment, Role, Score
 
 TASK_YAML = """name: {name}
 version: '1'
@@ -54,19 +55,22 @@ def _parse_echo(raw: str, request: JudgeRequest) -> int:
     return value
 
 
+ECHO = Role("echo", _parse_echo, lambda r, hit: json.dumps({"n": 1}), placeholders=("answer",))
+
+
 class TwoRoundScorer(KPDScorer):
     """Round 1 asks the content judge; round 2 asks `echo` with the number of matched key points
     in the prompt, so the second request depends on the first answer."""
 
     name = "two_round"
-    roles = ("content", "echo")
+    judge_roles = (CONTENT, ECHO)
 
     def requests(self, item, prediction, templates, judgments):
         if not judgments:
             return [self.request(item, prediction, templates["content"])]
         if len(judgments) == 1:
             matched = sum(judgments[0].value)
-            return [JudgeRequest(role="echo", prompt=f"matched={matched}", caption=prediction.caption)]
+            return [JudgeRequest(role="echo", rules=ECHO, prompt=f"matched={matched}", caption=prediction.caption)]
         return []
 
     def score(self, item, prediction, judgments):
@@ -79,13 +83,13 @@ class TwoRoundScorer(KPDScorer):
         return Score(item.task, item.id, item.dimension, OK, {**base.metrics, "echo": judgments[1].value})
 
 
-class EchoJudge:
+class EchoJudge(JudgeBase):
     """Answers the echo role by reading the number back out of the prompt; fails on item 3's."""
 
     spec = "echo-judge"
     approximation = False
     supports_media = False
-    identity = {"kind": "echo"}
+    identity = {"kind": "echo"}  # type: ignore[assignment]
 
     def __init__(self):
         self.prompts = []
@@ -108,8 +112,6 @@ class EchoJudge:
 def two_round(tmp_path, monkeypatch):
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts" / "echo.txt").write_text("Say {answer}")
-    monkeypatch.setitem(ROLES, "echo", Role("echo", _parse_echo, lambda r, hit: json.dumps({"n": 1}),
-                                            placeholders=("answer",)))
     monkeypatch.setitem(SCORERS, "two_round", TwoRoundScorer)
     judge_yaml = ("[{role: content, snapshot: s, prompt: prompts/anycapeval_content.txt},"
                   " {role: echo, snapshot: s, prompt: " + str(tmp_path / "prompts" / "echo.txt") + "}]")
@@ -161,12 +163,46 @@ def test_first_round_failure_skips_later_rounds(two_round, tmp_path, monkeypatch
     assert len(judge.prompts) == 8
 
 
-def test_register_role_is_used_by_the_fake_judge():
+def test_the_role_a_request_carries_is_used_by_the_fake_judge():
     from anycapeval.judges.fake import FakeJudge
 
-    role = register_role(Role("_test_role", _parse_echo, lambda r, hit: json.dumps({"n": 7 if hit else 0})))
-    try:
-        j = FakeJudge("perfect")._one(replace(JudgeRequest(role="content", prompt="", caption=""), role=role.name))
-        assert j.status == OK and j.value == 7
-    finally:
-        ROLES.pop(role.name)
+    role = Role("_test_role", _parse_echo, lambda r, hit: json.dumps({"n": 7 if hit else 0}))
+    request = replace(JudgeRequest(role="content", rules=CONTENT, prompt="", caption=""), role=role.name, rules=role)
+    j = FakeJudge("perfect")._one(request)
+    assert j.status == OK and j.value == 7
+
+
+MYCAPS_YAML = """name: mycaps
+version: '1.0'
+dataset: mycaps
+modality: image
+data_file: refs.jsonl
+scorer: reference_metrics
+dimensions: {brief: MyCaps}
+options: {instruction: 'Describe the image in one sentence.', metrics: [bleu1, cider]}
+"""
+
+
+def test_a_new_benchmark_is_one_task_file_and_one_reader(tmp_path, monkeypatch):
+    """docs/design.md, "Adding a benchmark": a task file, a reader, and the reader's line in data.READERS."""
+    from anycapeval import data
+    from anycapeval.files import read_jsonl
+    from anycapeval.types import Item
+
+    def load_mycaps_items(task, data_dir, media_dir):
+        path = tmp_path / task.config.data_file
+        return [Item(task=task.name, id=r["image"], modality="image", instruction=task.config.options["instruction"],
+                     reference=r["captions"][0], instruction_type="brief", dimension="MyCaps", length_constraint="",
+                     media=r["image"], source=f"{path}:{n}", references=tuple(r["captions"]))
+                for n, r in read_jsonl(path)]
+
+    (tmp_path / "refs.jsonl").write_text('{"image": "a.jpg", "captions": ["a cat", "a small cat"]}\n'
+                                         '{"image": "b.jpg", "captions": ["a dog"]}\n')
+    (tmp_path / "mycaps.yaml").write_text(MYCAPS_YAML)
+    monkeypatch.setitem(data.READERS, "mycaps", load_mycaps_items)
+    task = load_task_file(tmp_path / "mycaps.yaml")
+    monkeypatch.setattr(runner_mod, "resolve_tasks", lambda spec: [task])
+    result = runner_mod.run(runner_mod.RunOptions(model="reference", tasks="mycaps", output=tmp_path / "run",
+                                                  cache_path=tmp_path / "c.sqlite"))
+    average = result.summary["tasks"]["mycaps"]["average"]
+    assert result.exit_code == 0 and average["n"] == 2 and average["bleu1"]["value"] == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""KPD and style summaries computed by hand from DESIGN §4 on fixed judgments, both protocols."""
+"""KPD and style summaries computed by hand from docs/design.md "Scoring" on fixed judgments, both protocols."""
 
 import pytest
 

@@ -17,6 +17,7 @@ from anycapeval.chat import ChatFatalError
 from anycapeval.data import load_items
 from anycapeval.registry import resolve_tasks
 from anycapeval.runner import RunOptions, run
+from anycapeval.systems.base import SystemBase
 from anycapeval.types import AnyCapError
 
 SECRET = "sk-test-SECRET-generation-0123456789"
@@ -193,7 +194,7 @@ def test_bad_media_fails_only_its_items_and_names_the_file(tmp_path, isolated_ca
         errors["anycapeval_audio_content"]
 
 
-class _Refiner:
+class _Refiner(SystemBase):
     """Stands in for anycapeval.acm.system.ACMSystem (built elsewhere) to test the acm: wiring only."""
 
     cacheable = True

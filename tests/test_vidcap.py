@@ -12,7 +12,7 @@ from loopback_server import LoopbackServer
 
 from anycapeval.judges.parse import JudgeAnswerError
 from anycapeval.scorers import get_scorer
-from anycapeval.scorers.vidcap import parse_answer, parse_grade
+from anycapeval.scorers.vidcap import parse_answerer, parse_grade
 from anycapeval.types import GENERATION_ERROR, JUDGE_ERROR, OK, Score
 
 DIMS = ["aesthetics", "content", "motion", "physics"]
@@ -90,11 +90,11 @@ def test_bad_grades_are_errors(raw):
 
 
 def test_answers_parse():
-    assert parse_answer('{"answer": " Red. "}') == "Red."
-    assert parse_answer("A red car.") == "A red car."
+    assert parse_answerer('{"answer": " Red. "}') == "Red."
+    assert parse_answerer("A red car.") == "A red car."
     for bad in ('{"answer": ""}', '{"reply": "x"}', "   ", '{"answer": "x"'):
         with pytest.raises(JudgeAnswerError):
-            parse_answer(bad)
+            parse_answerer(bad)
 
 
 # -- end to end ---------------------------------------------------------------------------------------
@@ -193,8 +193,8 @@ def test_two_roles_end_to_end_on_loopback(tmp_path, isolated_cache):
 
 
 def test_unknown_sub_category_names_file_line_and_field(tmp_path):
+    from anycapeval.readers.vidcap import load_vidcap_items
     from anycapeval.registry import all_tasks
-    from anycapeval.scorers.vidcap import load_vidcap_items
 
     bad = {"video_dir": "a.mp4", "QA_pairs": [{"question": "q", "answer": "a", "sub_category": "vibes"}]}
     (tmp_path / "VidCapBench-HE_QA.jsonl").write_text(json.dumps(QA[1]) + "\n" + json.dumps(bad) + "\n")

@@ -1,5 +1,5 @@
-"""Judges: `async judge(request) -> Judgment`, plus `identity` (what makes two judgments
-interchangeable, for the cache) and `spec` (the label in every result row).
+"""Judges, built from a spec string: each is a `JudgeBase` (judges/base.py), whose
+`async judge(request) -> Judgment` reads a caption as the request's role asks.
 
 Specs: `openai:<model-snapshot>` (any OpenAI-compatible server), `azure:<deployment>` (Azure's classic
 endpoints), `offline` (the default: an
@@ -9,26 +9,14 @@ approximation on the CPU), `fake:perfect|zero|fail` (tests).
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any
 
-from ..types import AnyCapError, JudgeRequest, Judgment
-
-
-class Judge(Protocol):
-    spec: str
-    approximation: bool
-    supports_media: bool
-
-    @property
-    def identity(self) -> dict[str, Any]: ...
-
-    def settings(self) -> dict[str, Any]: ...
-
-    async def judge(self, request: JudgeRequest) -> Judgment: ...
+from ..types import AnyCapError
+from .base import JudgeBase
 
 
 def make_judge(spec: str | None, *, base_url: str | None = None, key_file: str | None = None,
-               concurrency: int = 16, params: dict[str, Any] | None = None, **options: Any) -> Judge:
+               concurrency: int = 16, params: dict[str, Any] | None = None, **options: Any) -> JudgeBase:
     """`params` are --judge-param settings: the chat client's own (reasoning_effort, max_tokens, family,
     structured, api_version, ...) and anything else, which is sent to the server as is (extra_body)."""
     kind, _, arg = (spec or "offline").partition(":")

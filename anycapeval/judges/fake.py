@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import JUDGE_ERROR, OK, JudgeRequest, Judgment
-from .roles import get_role
+from .base import JudgeBase
 
 MODES = ("perfect", "zero", "fail")
 
 
-class FakeJudge:
+class FakeJudge(JudgeBase):
     approximation = False
     supports_media = False
     batch_size = 1024
@@ -35,7 +35,9 @@ class FakeJudge:
         self.calls += 1
         if self.mode == "fail":
             return Judgment(JUDGE_ERROR, self.spec, error="fake judge: configured to fail")
-        role = get_role(request.role)
+        role = request.rules
+        if role is None:
+            raise ValueError(f"a {request.role} request without its role's rules (JudgeRequest.rules)")
         raw = role.fake_answer(request, self.mode == "perfect")
         return Judgment(OK, self.spec, raw=raw, value=role.parse(raw, request))
 

@@ -7,26 +7,31 @@ and windows of a caption are pooled from the caption's own token vectors instead
 again, which is what makes the judge fast: a request costs one pass over its caption and one over
 each key point not seen before.
 
-Speed on a small shared CPU: where the CPU has native bfloat16 (AVX512-BF16 or AMX) the forward pass
-runs under bfloat16 autocast — about 3x faster, token and sentence vectors within 1e-4 cosine of
-float32 — and the precision is part of the judge's identity, so cached answers of the two never mix.
-The pass uses as many threads as there are idle cores (at least one): with two cores and other
-processes busy, two OpenMP threads spin against each other and run slower than one.
+Speed on a small shared CPU: the forward pass runs in ONNX Runtime on an int8 copy of the network
+(dynamic quantisation, one scale per output channel), exported from the packaged weights on first use
+and kept in the cache folder (`int8_model_path`). Measured on the 3,187 AnyCapEval texts against the
+float32 network: token vectors at mean cosine 0.990, and several times the tokens per second of
+bfloat16 torch on two cores (`benchmarks/offline_judge_quality.py`). The precision is part of the
+judge's identity, so cached answers of different encoders never mix.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's own limit
-BATCH = 16  # short batches pad little: measured 13.6 s vs 14.9 s (32) for the 3,187 AnyCapEval texts
+BATCH = 16  # texts per forward pass, sorted by length so that little is padded
 CACHE_TOKENS = 150_000  # about 230 MB of float32 token vectors
 
 
@@ -37,18 +42,42 @@ class Encoded:
     content: np.ndarray  # (n,) bool: the token is part of a content word (not a stopword, not punctuation)
 
 
-def bf16_native() -> bool:
+def int8_model_path() -> Path:
+    """The int8 ONNX copy of the packaged MiniLM, made once (export + per-channel dynamic quantisation)."""
+    import onnxruntime
     import torch
 
-    cpu = torch.cpu
-    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    from ..encoder import load_minilm
+    from ..files import cache_root
 
+    folder = cache_root() / "onnx"
+    path = folder / f"minilm-l6-int8-ort{onnxruntime.__version__}-torch{torch.__version__.split('+')[0]}.onnx"
+    if path.exists():
+        return path
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-def idle_threads(available: int) -> int:
-    """Threads worth using now: the cores the 1-minute load average leaves idle, between 1 and `available`."""
-    idle = (os.cpu_count() or 1) - os.getloadavg()[0]
-    return max(1, min(available, int(idle + 0.5)))
+    network = load_minilm()[0].auto_model.eval()
+
+    class Forward(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.network(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    folder.mkdir(parents=True, exist_ok=True)
+    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    axes = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "hidden")}
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        plain = Path(tmp) / "fp32.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Forward(), example, str(plain), dynamo=False, input_names=["input_ids", "attention_mask"],
+                              output_names=["hidden"], dynamic_axes=axes, opset_version=17)
+        quantize_dynamic(str(plain), str(Path(tmp) / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(Path(tmp) / "int8.onnx", path)
+    return path
 
 
 @contextmanager
@@ -73,25 +102,31 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class TokenEncoder:
-    def __init__(self, precision: str | None = None) -> None:
-        self.precision = precision or ("bf16" if bf16_native() else "fp32")
+    precision = "int8-ort"
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Encoded] = OrderedDict()
         self._cached_tokens = 0
-        self._parts: tuple[object, object, np.ndarray] | None = None
+        self._parts: tuple[Any, Any, np.ndarray] | None = None
 
-    def _load(self) -> tuple[object, object, np.ndarray]:
+    def _load(self) -> tuple[Any, Any, np.ndarray]:
         if self._parts is None:
+            import onnxruntime
+
             from ..encoder import load_minilm
             from .offline_text import STOPWORDS
 
-            model = load_minilm()
-            tokenizer, network = model[0].tokenizer, model[0].auto_model.eval()
+            tokenizer = load_minilm()[0].tokenizer
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = os.cpu_count() or 1
+            session = onnxruntime.InferenceSession(str(int8_model_path()), options,
+                                                   providers=["CPUExecutionProvider"])
             vocab = tokenizer.convert_ids_to_tokens(list(range(tokenizer.vocab_size)))
             # A word piece counts as content unless it is special, punctuation-only or (part of) a stopword.
             content = np.array([not (t.startswith("[") and t.endswith("]")) and any(c.isalnum() for c in t)
                                 and t.lstrip("#").lower() not in STOPWORDS for t in vocab])
-            self._parts = (tokenizer, network, content)
+            self._parts = (tokenizer, session, content)
         return self._parts
 
     def encode(self, texts: list[str]) -> dict[str, Encoded]:
@@ -110,30 +145,24 @@ class TokenEncoder:
             return out
 
     def _encode(self, texts: list[str]) -> dict[str, Encoded]:
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad little
-        with torch_threads(idle_threads(torch.get_num_threads())), torch.inference_mode(), \
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return dict(kv for s in range(0, len(order), BATCH)
-                        for kv in self._forward([texts[i] for i in order[s:s + BATCH]]))
+        chunks = [[texts[i] for i in order[s:s + BATCH]] for s in range(0, len(order), BATCH)]
+        return dict(kv for chunk in chunks for kv in self._forward(chunk))
 
     def _forward(self, chunk: list[str]) -> list[tuple[str, Encoded]]:
-        import torch
-
-        tokenizer, network, content = self._load()
-        batch = tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS,  # type: ignore[operator]
-                          return_tensors="pt")
-        hidden = network(**batch).last_hidden_state.float()  # type: ignore[operator]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
-        hidden_np, ids, lengths = hidden.numpy(), batch["input_ids"].numpy(), batch["attention_mask"].sum(1)
+        tokenizer, session, content = self._load()
+        batch = tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np")
+        ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(1) / weights.sum(1)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9)
         out = []
         for j, text in enumerate(chunk):
-            n = int(lengths[j])
-            vecs = hidden_np[j, 1:n - 1]
+            n = int(mask[j].sum())
+            vecs = hidden[j, 1:n - 1]
             vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
-            out.append((text, Encoded(pooled[j], vecs.astype(np.float32), content[ids[j, 1:n - 1]])))
+            out.append((text, Encoded(pooled[j], vecs, content[ids[j, 1:n - 1]])))
         return out
 
     def _put(self, text: str, value: Encoded) -> None:

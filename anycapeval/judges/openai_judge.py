@@ -1,8 +1,8 @@
 """A judge on any OpenAI-compatible chat server (OpenAI, Azure, vLLM, SGLang, Ollama, llama.cpp).
 
 The request shape, structured output, retries and failure classes live in `anycapeval.chat`; this
-module turns a JudgeRequest into message parts, asks for the role's schema, and reads the answer with
-the role's parser (an unreadable answer is retried, then a judge_error, never a score).
+module turns a JudgeRequest into message parts, asks for the schema of the request's role, and reads
+the answer with that role's parser (an unreadable answer is retried, then a judge_error, never a score).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from ..chat import AnswerError, ChatClient
 from ..media import audio_payload, image_data_url, video_frame_urls
 from ..types import JUDGE_ERROR, OK, JudgeRequest, Judgment
+from .base import JudgeBase
 from .parse import JudgeAnswerError
-from .roles import get_role
 
 
-class OpenAIJudge:
+class OpenAIJudge(JudgeBase):
     approximation = False
     supports_media = True
 
@@ -61,7 +61,9 @@ class OpenAIJudge:
             parts, media_sent = self._content(request)
         except Exception as exc:  # unreadable media: this item's error, named
             return Judgment(JUDGE_ERROR, self.spec, error=f"cannot read media {request.media_path}: {exc}", attempts=0)
-        role = get_role(request.role)
+        role = request.rules
+        if role is None:
+            raise ValueError(f"a {request.role} request without its role's rules (JudgeRequest.rules)")
 
         def check(raw: str) -> Any:
             try:

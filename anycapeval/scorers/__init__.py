@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import AnyCapError
+from ..types import AnyCapError, Role
 from .base import ScorerBase
 from .kpd import KPDScorer
 from .mia import MIAScorer
@@ -22,3 +22,8 @@ def get_scorer(name: str, protocol: str = "default", modality: str = "",
     if name not in SCORERS:
         raise AnyCapError(f"unknown scorer '{name}' (known: {', '.join(SCORERS)})")
     return SCORERS[name](protocol, modality, options)
+
+
+def all_roles() -> dict[str, Role]:
+    """Every judge role some scorer asks, by name (what a task file's `judge.role` may say)."""
+    return {role.name: role for scorer in SCORERS.values() for role in scorer.judge_roles}

@@ -2,7 +2,9 @@
 
 A scorer turns (item, prediction) into judge requests — in rounds, so a later request may depend on
 earlier answers (VidCapBench asks an answerer, then a matcher) — scores each item from its
-judgments, and aggregates a task. A scorer whose `roles` is empty needs no judge.
+judgments, and aggregates a task. A scorer lists the judge roles it asks as data (`judge_roles`), so
+the registry can check a task file's judges and a judge can read any role's answer from the request;
+a scorer whose `judge_roles` is empty needs no judge.
 """
 
 from __future__ import annotations
@@ -11,10 +13,20 @@ from typing import Any
 
 from ..prompts import Template
 from ..text import ConstraintParseError, LengthConstraint, parse_length_constraint
-from ..types import GENERATION_ERROR, JUDGE_ERROR, OK, Item, JudgeRequest, Judgment, Prediction, Score
+from ..types import (
+    GENERATION_ERROR,
+    JUDGE_ERROR,
+    OK,
+    SKIPPED,
+    Item,
+    JudgeRequest,
+    Judgment,
+    Prediction,
+    Role,
+    Score,
+    Status,
+)
 from .aggregate import Ratio
-
-SKIPPED = "skipped"
 
 # Share of items meeting their length constraint; items whose constraint could not be read
 # (length_ok None) count in neither numerator nor denominator.
@@ -27,7 +39,16 @@ def unparsed_constraints(scores: list[Score]) -> list[str]:
 
 class ScorerBase:
     name = ""
-    roles: tuple[str, ...] = ()  # judge roles this scorer asks, each configured by the task's `judge` list
+    judge_roles: tuple[Role, ...] = ()  # the roles this scorer asks, each configured by the task's `judge` list
+    roles: tuple[str, ...] = ()  # their names, in the same order (set from judge_roles)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.roles = tuple(role.name for role in cls.judge_roles)
+
+    @classmethod
+    def role(cls, name: str) -> Role:
+        return next(role for role in cls.judge_roles if role.name == name)
 
     def __init__(self, protocol: str = "default", modality: str = "", options: dict[str, Any] | None = None):
         if protocol not in ("default", "anycap_v1"):
@@ -36,11 +57,6 @@ class ScorerBase:
         self.modality = modality
         self.options = dict(options or {})
         self.v1 = protocol == "anycap_v1"
-
-    @staticmethod
-    def load_items(task: Any, data_dir: str | None, media_dir: str | None) -> list[Item]:
-        """Items of a task whose dataset is not AnyCapEval's (a benchmark scorer reads its own files)."""
-        raise NotImplementedError
 
     def requests(self, item: Item, prediction: Prediction, templates: dict[str, Template],
                  judgments: list[Judgment]) -> list[JudgeRequest]:
@@ -70,7 +86,7 @@ class ScorerBase:
 
     def unscored(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score | None:
         """A Score for an item that does not count (generation/judge failure, skip), else None."""
-        def make(status: str, error: str) -> Score:
+        def make(status: Status, error: str) -> Score:
             return Score(item.task, item.id, item.dimension, status, error=error)
 
         if prediction.status != OK:

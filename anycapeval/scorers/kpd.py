@@ -1,4 +1,4 @@
-"""Content score: Key-Point Density (KPD), key-point recall and length compliance (DESIGN §4).
+"""Content score: Key-Point Density (KPD), key-point recall and length compliance (docs/design.md, "Scoring").
 
 Per item: matched = key points the judge marked as correctly mentioned; one is taken off (not below
 zero) when the caption breaks its length constraint. Per dimension: KPD = 100 × mean(matched after
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..judges.roles import CONTENT
 from ..prompts import Template, format_key_points
 from ..text import count_words, count_words_v1
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
@@ -18,7 +19,7 @@ from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
 
 class KPDScorer(ScorerBase):
     name = "kpd"
-    roles = ("content",)
+    judge_roles = (CONTENT,)
 
     def skip_reason(self, item: Item, prediction: Prediction) -> str:
         if not item.key_points:
@@ -29,7 +30,7 @@ class KPDScorer(ScorerBase):
         prompt = template.render(key_points=format_key_points(item.key_points), answer=prediction.caption,
                                  instruction=item.instruction, length_constraint=item.length_constraint)
         # The content judge reads only the key points and the caption, never the media.
-        return JudgeRequest(role="content", prompt=prompt, caption=prediction.caption,
+        return JudgeRequest(role=CONTENT.name, rules=CONTENT, prompt=prompt, caption=prediction.caption,
                             key_points=item.key_points, reference=item.reference,
                             instruction_type=item.instruction_type, modality=item.modality)
 

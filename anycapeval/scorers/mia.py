@@ -7,9 +7,7 @@ parse error (retried, then a judge_error), never a score. Per item: total / weig
 perfect answer is 100 on every item. Per component type (describe, mention, length_limit, ...): the
 mean over all components of that type of score / weight × 100. Task: the mean item total (0–100).
 
-Images: `--media-dir` (matched by `image_name`, the URL's file name or `<index>.<ext>`), then the
-`datasets` copy of MIA-Bench at the task's pinned revision, cached (mia_images.py); otherwise
-`media_path=None` (the judge then sees text only, with a warning).
+The items are read by `readers/mia.py`.
 """
 
 from __future__ import annotations
@@ -17,27 +15,21 @@ from __future__ import annotations
 import json
 import math
 import re
-import urllib.parse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import media_index
 from ..judges.parse import JudgeAnswerError, extract_json
-from ..judges.roles import Role, object_schema, register_role
+from ..judges.roles import object_schema
 from ..prompts import Template
 from ..stats import SEED, bootstrap_groups, metric
-from ..types import OK, AnyCapError, InputError, Item, JudgeRequest, Judgment, Prediction, Score
+from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Role, Score
 from .aggregate import Ratio, counts
 from .base import ScorerBase
-from .mia_images import DatasetUnavailable, dataset_images
 
-DATA_FILE = "instruction_benchmark_all.json"
 ROLE = "mia_component"
 TOLERANCE = 1e-6
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 
 # -- reading the judge --------------------------------------------------------------------------------
 
@@ -157,95 +149,8 @@ def _schema(request: JudgeRequest) -> dict[str, Any]:
                                                   "total": {"type": "number"}})
 
 
-register_role(Role(ROLE, lambda raw, r: parse_mia(raw, r.extra["weights"]), _fake,
-                   placeholders=("instruction", "components", "response"), sees_media=True, schema=_schema))
-
-
-# -- reading the benchmark ----------------------------------------------------------------------------
-
-def _find_data_file(task: Any, data_dir: str | None) -> Path:
-    name = task.config.data_file or DATA_FILE
-    if not data_dir:
-        raise AnyCapError(f"task {task.name}: pass --data-dir, the folder holding {name} (the MIA-Bench release)")
-    root = Path(data_dir).expanduser()
-    if root.is_file():
-        return root
-    if (root / name).is_file():
-        return root / name
-    found = sorted(root.rglob(name)) if root.is_dir() else []
-    if not found:
-        raise AnyCapError(f"task {task.name}: {name} not found under {root}")
-    return found[0]
-
-
-def _url_name(url: str) -> str:
-    return Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
-
-
-def _local_names(index: int, record: dict[str, Any]) -> list[str]:
-    names = [str(record["image_name"])] if record.get("image_name") else []
-    names.append(_url_name(record["image"]))
-    names += [f"{index}{suffix}" for suffix in IMAGE_SUFFIXES]
-    return [n for n in names if n]
-
-
-def resolve_images(records: list[dict[str, Any]], media_dir: str | None,
-                   options: dict[str, Any]) -> list[Path | None]:
-    """`--media-dir` files first (by image_name, the URL's file name or `<index>.<ext>`); the rest from
-    the `datasets` copy of MIA-Bench (mia_images.py). Without either, None: judged text-only."""
-    local = media_index(Path(media_dir).resolve(), "image") if media_dir else {}
-    paths: list[Path | None] = [next((local[n] for n in _local_names(i, r) if n in local), None)
-                                for i, r in enumerate(records)]
-    if all(paths) or not options.get("hf_dataset", True):
-        return paths
-    try:
-        from_dataset = dataset_images(records, options)
-    except DatasetUnavailable:
-        return paths
-    return [p or d for p, d in zip(paths, from_dataset)]
-
-
-def _check(record: Any, where: str) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise InputError(where, "<record>", "expected a JSON object")
-    for name, kind in (("image", str), ("instruction", str), ("components", list), ("component_weight", list),
-                       ("component_type", list)):
-        if not isinstance(record.get(name), kind):
-            raise InputError(where, name, f"missing or not a {kind.__name__}")
-    n = len(record["components"])
-    if n == 0:
-        raise InputError(where, "components", "empty")
-    for name in ("component_weight", "component_type"):
-        if len(record[name]) != n:
-            raise InputError(where, name, f"{len(record[name])} entries for {n} components")
-    weights = record["component_weight"]
-    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights):
-        raise InputError(where, "component_weight", f"weights must be positive numbers, got {weights}")
-    return record
-
-
-def load_mia_items(task: Any, data_dir: str | None, media_dir: str | None) -> list[Item]:
-    path = _find_data_file(task, data_dir)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}", "<file>", f"not valid JSON ({exc.msg})") from None
-    if not isinstance(records, list):
-        raise InputError(str(path), "<file>", "expected a JSON array of instructions")
-    records = [_check(r, f"{path}[{i}]") for i, r in enumerate(records)]
-    options = task.config.options
-    images = resolve_images(records, media_dir, options)
-    items = []
-    for index, (record, image) in enumerate(zip(records, images)):
-        weights = [float(w) for w in record["component_weight"]]
-        items.append(Item(
-            task=task.name, id=str(index), modality="image", instruction=record["instruction"], reference="",
-            instruction_type=str(record.get("type", "")), dimension="all", length_constraint="",
-            media=record["image"], media_path=image, source=f"{path}[{index}]",
-            extra={"components": [str(c) for c in record["components"]], "weights": weights,
-                   "types": [str(t) for t in record["component_type"]]},
-        ))
-    return items
+COMPONENT_GRADER = Role(ROLE, lambda raw, r: parse_mia(raw, r.extra["weights"]), _fake,
+                        placeholders=("instruction", "components", "response"), sees_media=True, schema=_schema)
 
 
 # -- scoring ------------------------------------------------------------------------------------------
@@ -257,8 +162,7 @@ def format_components(components: list[str], weights: list[float], types: list[s
 
 class MIAScorer(ScorerBase):
     name = "mia"
-    roles = (ROLE,)
-    load_items = staticmethod(load_mia_items)
+    judge_roles = (COMPONENT_GRADER,)
 
     def skip_reason(self, item: Item, prediction: Prediction) -> str:
         return ""  # anycap_v1's "None" rule belongs to the AnyCapEval scripts, not to MIA-Bench
@@ -268,8 +172,9 @@ class MIAScorer(ScorerBase):
         prompt = template.render(instruction=item.instruction, response=prediction.caption,
                                  components=format_components(item.extra["components"], weights, item.extra["types"]),
                                  max_total=f"{sum(weights):g}")
-        return JudgeRequest(role=ROLE, prompt=prompt, caption=prediction.caption, media_path=item.media_path,
-                            instruction_type=item.instruction_type, modality="image", extra={"weights": weights})
+        return JudgeRequest(role=ROLE, rules=COMPONENT_GRADER, prompt=prompt, caption=prediction.caption,
+                            media_path=item.media_path, instruction_type=item.instruction_type, modality="image",
+                            extra={"weights": weights})
 
     def score(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score:
         failed = self.unscored(item, prediction, judgments)

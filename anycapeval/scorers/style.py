@@ -1,6 +1,6 @@
 """Style score: the judge's 0–4 rubric grade against the reference caption, with the caps in code.
 
-Caps (DESIGN §4): for `brief` and `detail`, a caption whose word count is outside ±30 % of the
+Caps (docs/design.md, "Scoring"): for `brief` and `detail`, a caption whose word count is outside ±30 % of the
 reference's cannot score above 1; a caption that breaks its length constraint is capped at 1. Per
 dimension: mean score. Task average: mean of dimensions (anycap_v1: mean over all items, and only the
 length cap, since the official code leaves the ±30 % rule to the prompt).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..judges.roles import STYLE
 from ..prompts import Template
 from ..text import count_words, count_words_v1, within_reference_band
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
@@ -22,13 +23,14 @@ CAP = 1
 
 class StyleRubricScorer(ScorerBase):
     name = "style_rubric"
-    roles = ("style",)
+    judge_roles = (STYLE,)
 
     def request(self, item: Item, prediction: Prediction, template: Template) -> JudgeRequest:
         prompt = template.render(caption_type=item.instruction_type, reference=item.reference,
                                  output=prediction.caption, instruction=item.instruction,
                                  length_constraint=item.length_constraint)
-        return JudgeRequest(role="style", prompt=prompt, caption=prediction.caption, reference=item.reference,
+        return JudgeRequest(role=STYLE.name, rules=STYLE, prompt=prompt, caption=prediction.caption,
+                            reference=item.reference,
                             instruction_type=item.instruction_type, media_path=item.media_path,
                             modality=item.modality)
 

@@ -21,18 +21,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import media_index, read_jsonl
 from ..judges.parse import JudgeAnswerError, extract_json
-from ..judges.roles import Role, object_schema, register_role
+from ..judges.roles import object_schema
 from ..prompts import Template
 from ..stats import SEED, bootstrap_groups, metric
 from ..text import count_words
-from ..types import OK, AnyCapError, InputError, Item, JudgeRequest, Judgment, Prediction, Score
+from ..types import OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction, Role, Score
 from .aggregate import Ratio, counts
 from .base import ScorerBase
 
@@ -52,7 +50,7 @@ DEFAULT_CAPTION_PROMPT = "Describe the video in detail."
 # -- judge roles --------------------------------------------------------------------------------------
 
 
-def parse_answer(raw: str) -> str:
+def parse_answerer(raw: str) -> str:
     """The answerer's short answer: {"answer": "..."} or, from a server without JSON mode, plain text."""
     try:
         data: dict[str, Any] | None = extract_json(raw)
@@ -94,72 +92,15 @@ def parse_grade(raw: str) -> int:
     return int(value)
 
 
-register_role(Role(ANSWERER, lambda raw, r: parse_answer(raw),
-                   lambda r, hit: json.dumps({"answer": r.extra["gold"] if hit else "The description does not say."}),
-                   placeholders=("caption", "question"),
-                   schema=lambda r: object_schema("answer", {"answer": {"type": "string"}})))
-register_role(Role(MATCHER, lambda raw, r: parse_grade(raw),
-                   lambda r, hit: json.dumps({"score": 2 if hit else 0, "analysis": "fake"}),
-                   placeholders=("question", "answer", "prediction"),
-                   schema=lambda r: object_schema("match_grade", {
-                       "analysis": {"type": "string"}, "score": {"type": "integer", "enum": [2, 1, 0, -1]}})))
-
-# -- reading the benchmark ----------------------------------------------------------------------------
-
-
-def _qa_file(task: Any, data_dir: str | None) -> Path:
-    name = task.config.data_file
-    if not data_dir:
-        raise AnyCapError(f"task {task.name}: pass --data-dir, the folder holding {name} (VidCapBench's QA files, "
-                          "downloaded from the benchmark's release)")
-    root = Path(data_dir).expanduser()
-    if root.is_file():
-        return root
-    found = [root / name] if (root / name).is_file() else sorted(root.rglob(name)) if root.is_dir() else []
-    if not found:
-        raise AnyCapError(f"task {task.name}: {name} not found under {root}")
-    return found[0]
-
-
-def _qa(entry: Any, where: str) -> dict[str, str]:
-    if not isinstance(entry, dict):
-        raise InputError(where, "QA_pairs", "each QA pair must be an object")
-    for name in ("question", "answer", "sub_category"):
-        if not isinstance(entry.get(name), str) or not entry[name].strip():
-            raise InputError(where, f"QA_pairs.{name}", "missing or empty")
-    sub = entry["sub_category"].strip().lower()
-    if sub not in CATEGORY_OF:
-        raise InputError(where, "QA_pairs.sub_category", f"unknown sub-category {entry['sub_category']!r} "
-                         f"(known: {', '.join(CATEGORY_OF)})")
-    return {"question": entry["question"], "answer": entry["answer"], "sub_category": sub,
-            "category": CATEGORY_OF[sub]}
-
-
-def load_vidcap_items(task: Any, data_dir: str | None, media_dir: str | None) -> list[Item]:
-    path = _qa_file(task, data_dir)
-    media_root = Path(media_dir) if media_dir else path.parent
-    media = media_index(media_root.resolve(), "video")
-    prompt = str(task.config.options.get("caption_prompt", DEFAULT_CAPTION_PROMPT))
-    items: list[Item] = []
-    seen: dict[str, str] = {}
-    for lineno, record in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        video = record.get("video_dir")
-        if not isinstance(video, str) or not video.strip():
-            raise InputError(where, "video_dir", "missing or empty")
-        name = Path(video.replace("\\", "/")).name  # one upstream file has absolute paths, the other bare names
-        if name in seen:
-            raise InputError(where, "video_dir", f"duplicate video {name!r} (first at {seen[name]})")
-        seen[name] = where
-        pairs = record.get("QA_pairs")
-        if not isinstance(pairs, list):
-            raise InputError(where, "QA_pairs", "missing or not a list")
-        qa = [_qa(entry, where) for entry in pairs]
-        items.append(Item(task=task.name, id=name, modality="video", instruction=prompt, reference="",
-                          instruction_type="qa", dimension="all", length_constraint="", media=name,
-                          media_path=media.get(name), source=where, extra={"qa": qa}))
-    return items
-
+ANSWERER_ROLE = Role(ANSWERER, lambda raw, r: parse_answerer(raw),
+                     lambda r, hit: json.dumps({"answer": r.extra["gold"] if hit else "The description does not say."}),
+                     placeholders=("caption", "question"),
+                     schema=lambda r: object_schema("answer", {"answer": {"type": "string"}}))
+MATCHER_ROLE = Role(MATCHER, lambda raw, r: parse_grade(raw),
+                    lambda r, hit: json.dumps({"score": 2 if hit else 0, "analysis": "fake"}),
+                    placeholders=("question", "answer", "prediction"),
+                    schema=lambda r: object_schema("match_grade", {
+                        "analysis": {"type": "string"}, "score": {"type": "integer", "enum": [2, 1, 0, -1]}}))
 
 # -- scoring ------------------------------------------------------------------------------------------
 
@@ -179,8 +120,7 @@ def qa_metrics(sums: np.ndarray) -> np.ndarray:
 
 class VidCapScorer(ScorerBase):
     name = "vidcap_qa"
-    roles = (ANSWERER, MATCHER)
-    load_items = staticmethod(load_vidcap_items)
+    judge_roles = (ANSWERER_ROLE, MATCHER_ROLE)
 
     def __init__(self, protocol: str = "default", modality: str = "", options: dict[str, Any] | None = None):
         super().__init__(protocol, modality, options)
@@ -196,11 +136,12 @@ class VidCapScorer(ScorerBase):
                  judgments: list[Judgment]) -> list[JudgeRequest]:
         qa = item.extra["qa"]
         if not judgments:  # round 1: answer every question from the caption
-            return [JudgeRequest(role=ANSWERER, caption=prediction.caption, modality="video",
+            return [JudgeRequest(role=ANSWERER, rules=ANSWERER_ROLE, caption=prediction.caption, modality="video",
                                  prompt=templates[ANSWERER].render(caption=prediction.caption, question=q["question"]),
                                  extra={"gold": q["answer"]}) for q in qa]
         if len(judgments) == len(qa):  # round 2: grade each answer against the gold one
-            return [JudgeRequest(role=MATCHER, caption=prediction.caption, modality="video", reference=q["answer"],
+            return [JudgeRequest(role=MATCHER, rules=MATCHER_ROLE, caption=prediction.caption, modality="video",
+                                 reference=q["answer"],
                                  prompt=templates[MATCHER].render(question=q["question"], answer=q["answer"],
                                                                   prediction=str(j.value)))
                     for q, j in zip(qa, judgments)]

@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     c = sub.add_parser(
         "correlate", help="agreement of metrics and judges with human judgments (THumB, FENSE, any CSV)",
         description="Score human-judged captions with metrics and report sample-level Pearson, Spearman, Kendall "
-        "tau-b/tau-c with bootstrap 95%% CIs (rated captions) or FENSE pairwise accuracy per facet (pairwise votes). "
+        "tau-b/tau-c with bootstrap 95% CIs (rated captions) or FENSE pairwise accuracy per facet (pairwise votes). "
         "Writes DIR/correlation.json, DIR/correlation.md and PNG plots.",
         epilog=CORRELATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--human", required=True, type=Path, help="the human-judgment file")

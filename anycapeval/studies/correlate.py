@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ..stats import N_RESAMPLES
 from ..store import write_atomic, write_json_atomic
 from .human import Pair, Rated, parse_columns, read_csv, read_fense, read_thumb
 from .metrics import NGRAM, JudgeConfig, score
-from .stats import N_RESAMPLES, correlations, kendall_tau_b, pearson, spearman
+from .stats import correlations, kendall_tau_b, pearson, spearman
 
 STAT_LABELS = {"pearson": "Pearson", "spearman": "Spearman", "kendall_tau_b": "Kendall τ-b",
                "kendall_tau_c": "Kendall τ-c"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import read_jsonl
+from ..files import read_jsonl
 from ..types import AnyCapError, InputError
 
 FORMATS = ("thumb", "fense", "csv")

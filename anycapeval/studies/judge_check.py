@@ -29,9 +29,10 @@ import numpy as np
 from ..data import load_items
 from ..judges import make_judge
 from ..prompts import Template, load_template
-from ..registry import Task, prompt_path, resolve_tasks
+from ..registry import resolve_tasks
 from ..scorers import get_scorer
 from ..store import write_atomic, write_json_atomic
+from ..task_config import Task, prompt_path
 from ..types import OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction
 from .judging import judge_requests
 
@@ -98,7 +99,7 @@ class Checker:
         if len(scorer.roles) != 1 or scorer.roles[0] not in ("content", "style"):
             raise AnyCapError(f"task {task.name}: judge-check covers the AnyCapEval content and style judges only")
         role = scorer.roles[0]
-        template = load_template(role, prompt_path(task, role))
+        template = load_template(role, prompt_path(task, role), scorer.role(role).placeholders)
         items = [i for i in items if role != "content" or i.key_points]
 
         def build(item: Item, caption: str, key_from: Item | None = None) -> JudgeRequest:

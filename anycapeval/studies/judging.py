@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..judges import Judge
+from ..judges import JudgeBase
 from ..media import media_hash
 from ..store import Cache, content_key
 from ..types import OK, JudgeRequest, Judgment
@@ -19,7 +18,7 @@ from ..types import OK, JudgeRequest, Judgment
 console = Console(stderr=True)
 
 
-def request_key(judge: Judge, request: JudgeRequest) -> str:
+def request_key(judge: JudgeBase, request: JudgeRequest) -> str:
     """The runner's cache key for a judgment (same judge identity, role, prompt and media)."""
     media = media_hash(request.media_path) if request.media_path else None
     return content_key("judgment", judge.identity, request.role, request.prompt, media)
@@ -30,15 +29,14 @@ def progress_bar() -> Progress:
                     console=console, transient=True)
 
 
-async def _judge_all(judge: Judge, requests: Sequence[JudgeRequest], concurrency: int,
+async def _judge_all(judge: JudgeBase, requests: Sequence[JudgeRequest], concurrency: int,
                      progress: Progress, label: str) -> list[Judgment]:
     bar = progress.add_task(label, total=len(requests))
     out: list[Judgment | None] = [None] * len(requests)
-    batch: Any = getattr(judge, "judge_batch", None)
-    if batch is not None:
-        size = int(getattr(judge, "batch_size", 64))
+    if judge.batch_size:
+        size = judge.batch_size
         for start in range(0, len(requests), size):
-            for i, judgment in enumerate(await batch(list(requests[start:start + size])), start):
+            for i, judgment in enumerate(await judge.judge_batch(list(requests[start:start + size])), start):
                 out[i] = judgment
             progress.advance(bar, min(size, len(requests) - start))
     else:
@@ -53,13 +51,11 @@ async def _judge_all(judge: Judge, requests: Sequence[JudgeRequest], concurrency
                 progress.advance(bar)
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(requests))))))
-    closer = getattr(judge, "aclose", None)
-    if closer is not None:
-        await closer()  # the client is bound to this event loop
+    await judge.aclose()  # the client is bound to this event loop
     return [j for j in out if j is not None]
 
 
-def judge_requests(judge: Judge, requests: Sequence[JudgeRequest], *, cache: Cache | None = None,
+def judge_requests(judge: JudgeBase, requests: Sequence[JudgeRequest], *, cache: Cache | None = None,
                    concurrency: int = 16, label: str = "judge") -> list[Judgment]:
     """Judgments in request order. With a cache: cached ones are re-used and new successes stored."""
     keys = [request_key(judge, r) for r in requests] if cache is not None else []

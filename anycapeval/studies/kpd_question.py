@@ -14,10 +14,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ..data import read_jsonl
+from ..files import read_jsonl
+from ..stats import N_RESAMPLES
 from ..store import write_atomic, write_json_atomic
 from ..types import OK, AnyCapError, InputError
-from .stats import N_RESAMPLES, correlations
+from .stats import correlations
 
 
 def read_scores(run_dir: Path) -> list[dict[str, Any]]:

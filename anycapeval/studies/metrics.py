@@ -82,15 +82,17 @@ def format_references(references: Sequence[str]) -> str:
 def _judge_scores(config: JudgeConfig, candidates: Sequence[str],
                   references: Sequence[Sequence[str]]) -> tuple[list[float], int]:
     from ..judges import make_judge
+    from ..judges.roles import STYLE
     from ..prompts import load_template
-    from ..registry import tasks_dir
     from ..scorers import get_scorer
     from ..store import Cache, default_cache_path
+    from ..task_config import tasks_dir
     from .judging import judge_requests
 
     judge = make_judge(config.spec, base_url=config.base_url, key_file=config.key_file,
                        concurrency=config.concurrency, **config.options)
-    template = load_template("style", config.prompt or tasks_dir() / "prompts" / "anycapeval_style.txt")
+    template = load_template("style", config.prompt or tasks_dir() / "prompts" / "anycapeval_style.txt",
+                             STYLE.placeholders)
     scorer = get_scorer("style_rubric")
     requests = []
     for i, (candidate, refs) in enumerate(zip(candidates, references)):

@@ -18,10 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..stats import ci
+from ..stats import N_RESAMPLES, SEED, ci
 
-N_RESAMPLES = 1000
-SEED = 20250717
 STATISTICS = ("pearson", "spearman", "kendall_tau_b", "kendall_tau_c")
 _BLOCK = 1024  # rows of the sign matrix built at a time (memory: _BLOCK × n floats)
 

@@ -1,28 +1,18 @@
-"""Systems under test: `async generate(item) -> Prediction`, built from a spec string.
-
-A system may also offer `generate_batch(items)` with `batch_size` (the runner then hands it whole
-batches), `identity` (what makes two generations interchangeable, for the cache), `settings()`
-(recorded in the manifest), `needs_media` and `aclose()`. `KINDS` lists the kinds and their
+"""Systems under test, built from a spec string: each is a `SystemBase` (systems/base.py), whose
+`async generate(item) -> Prediction` writes one caption. `KINDS` lists the kinds and their
 `--model-args`; `anycapeval systems` prints it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from ..chat import SECRET_ARG
 from ..types import AnyCapError, Item, Prediction
+from .base import SystemBase
 
 
-class System(Protocol):
-    spec: str
-    cacheable: bool  # worth caching generations (a model call), or instant (a file, the reference)
-
-    async def generate(self, item: Item) -> Prediction: ...
-
-
-class ReferenceSystem:
+class ReferenceSystem(SystemBase):
     """The item's own reference caption: the oracle row of a leaderboard."""
 
     spec = "reference"
@@ -92,8 +82,6 @@ KINDS = (
                }),
 )
 
-SECRET_ARG = re.compile(r"^(api_?key|key|token|secret|password)$|_(key|token|secret|password)$", re.I)
-
 
 def parse_model_args(values: list[str] | str | None) -> dict[str, str]:
     """'k=v,k2=v2' (repeatable) -> dict. Secrets are refused: keys come from the environment or a key file."""
@@ -120,7 +108,7 @@ def check_args(kind: str, args: dict[str, str]) -> None:
 
 def make_system(spec: str, items: list[Item], all_ids: dict[str, set[str]], *, model_args: dict[str, str] | None = None,
                 base: str | None = None, base_args: dict[str, str] | None = None,
-                concurrency: int = 8) -> Any:
+                concurrency: int = 8) -> SystemBase:
     """The system for `spec`. `items` are every selected item (for matching imported captions),
     `all_ids` each task's ids; `concurrency` is the default for systems with requests in flight."""
     kind, _, arg = spec.partition(":")

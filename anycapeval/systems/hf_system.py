@@ -16,6 +16,7 @@ from typing import Any
 
 from ..media import MediaError, load_audio, load_image, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
+from .base import SystemBase
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -42,7 +43,7 @@ def _fingerprint(source: str) -> str:
     return digest.hexdigest()[:16]
 
 
-class HFSystem:
+class HFSystem(SystemBase):
     cacheable = True
     needs_media = True
 

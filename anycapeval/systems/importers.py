@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data import read_jsonl
+from ..files import read_jsonl
 from ..types import AnyCapError, InputError
 
 MEDIA_KEYS = ("image", "video", "audio", "image_path", "video_path", "audio_path", "video_dir", "image_file",

@@ -17,6 +17,7 @@ from typing import Any
 from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, read_api_key
 from ..media import MediaError, audio_payload, image_data_url, image_to_data_url, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
+from .base import SystemBase
 
 # Settings that change what the model writes (part of the cache identity); the rest only change how
 # fast or how stubbornly it is asked.
@@ -43,7 +44,7 @@ def _extra_value(text: str) -> Any:
         return text
 
 
-class OpenAISystem:
+class OpenAISystem(SystemBase):
     cacheable = True
 
     def __init__(self, model: str, args: dict[str, str], default_concurrency: int = 8, kind: str = "openai"):

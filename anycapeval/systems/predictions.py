@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from ..types import GENERATION_ERROR, OK, InputError, Item, Prediction
+from .base import SystemBase
 from .importers import Imported, read_predictions
 
 
@@ -79,7 +80,7 @@ class _Matcher:
         return found[0].task, found[0].id
 
 
-class PredictionsSystem:
+class PredictionsSystem(SystemBase):
     """Captions from a file; the format is detected from its first record (see importers.py)."""
 
     cacheable = False

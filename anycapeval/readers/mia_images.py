@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..data import cache_root
+from ..files import cache_root
 from ..types import AnyCapError
 
 DATASET_ENV = "ANYCAPEVAL_MIA_DATASET"
@@ -71,6 +71,8 @@ def dataset_images(records: list[dict[str, Any]], options: dict[str, Any]) -> li
     """One image file per item, from the cache or else from the dataset (which is then cached)."""
     source, revision = dataset_source(options)
     local = Path(source).expanduser().exists()
+    if revision is None and not local:  # unpinned: take the Hub's current commit, and cache and record it by sha
+        revision = _hub_head(source)
     if revision and not local:
         folder = _folder(source, revision, "")
         done = folder / _DONE
@@ -96,6 +98,16 @@ def dataset_images(records: list[dict[str, Any]], options: dict[str, Any]) -> li
     (folder / _DONE).write_text(json.dumps({"dataset": source, "revision": revision, "files": names}),
                                 encoding="utf-8")
     return [folder / n for n in names]
+
+
+def _hub_head(source: str) -> str | None:
+    """The dataset's current commit on the Hub, or None when the Hub cannot be reached."""
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(source).sha
+    except Exception:  # offline or unknown: load_dataset will say what went wrong
+        return None
 
 
 def _load(source: str, revision: str | None) -> Any:

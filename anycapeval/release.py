@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .data import HF_DATASET, fetched_data_dir, find_file, load_items, resolve_data_dir
+from .data import load_items
+from .readers.anycapeval import HF_DATASET, fetched_data_dir, find_file, resolve_data_dir
 from .registry import all_tasks
 from .text import ConstraintParseError, parse_length_constraint
 from .types import AnyCapError
