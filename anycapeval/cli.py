@@ -73,6 +73,12 @@ def _judge_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--protocol", choices=("default", "anycap_v1"), default="default",
                    help="default = corrected arithmetic; anycap_v1 = the official scripts' arithmetic (see README)")
     s.add_argument("--output", type=Path, help="run directory (default runs/<time>-<system>); re-run to resume")
+    c = p.add_argument_group("cost")
+    c.add_argument("--dry-run", action="store_true", help="call nothing: print, per task and role, the requests this "
+                   "command would make (cache hits excluded), estimated tokens and the price from "
+                   "references/prices.json")
+    c.add_argument("--max-cost", type=float, metavar="USD", help="refuse to start (exit 2) when the estimated cost "
+                   "(input + the whole output budget) is over USD")
     s.add_argument("--cache", type=Path, help="SQLite cache file (default ~/.cache/anycapeval/cache.sqlite, "
                    "or $ANYCAPEVAL_CACHE_DIR/cache.sqlite)")
 
@@ -164,6 +170,16 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                        "seed": args.judge_seed} if (args.judge or "").startswith(("openai", "azure")) else {},
         judge_params=parse_params(args.judge_param), max_generation_error_rate=args.max_generation_error_rate,
     )
+    if args.dry_run or args.max_cost is not None:
+        from .dryrun import plan, print_plan, refusal
+
+        lines = plan(options)
+        if args.dry_run:
+            print_plan(lines, out)
+            return 0
+        message = refusal(lines, args.max_cost)
+        if message:
+            raise AnyCapError(message)
     result = run_results(options)  # the same path as anycapeval.evaluate()
     print_summary(result.summary, out)
     for message in result.messages:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .cost import actual_cost
 from .files import read_jsonl, read_run_file
 from .registry import resolve_tasks
 from .runner import served_models
@@ -113,6 +114,7 @@ def merge_runs(run_dirs: list[Path], output: Path) -> dict[str, Any]:
     order = {name: n for n, name in enumerate(task_names)}  # judge rounds run task by task, round by round
     judgment_rows = sorted(rows("judgments"), key=lambda r: (order[r["task"]], r.get("round", 0)))
     protocol = first.manifest["protocol"]
+    predictions = rows("predictions")
     merged_tasks: dict[str, Any] = {}
     for name in task_names:
         cfg = tasks[name].config
@@ -126,17 +128,21 @@ def merge_runs(run_dirs: list[Path], output: Path) -> dict[str, Any]:
                     for kind, n in shard.summary["tasks"][name].get(counted, {}).items():
                         seen[kind] = seen.get(kind, 0) + n
                 entry[counted] = seen
+        if "cost" in entry:  # priced again from all the shards' rows
+            entry["cost"] = actual_cost([r for r in predictions if r["task"] == name],
+                                        [r for r in judgment_rows if r["task"] == name])
         merged_tasks[name] = entry
     failed = sum(r["status"] == JUDGE_ERROR for r in judgment_rows)
     errors = {**first.summary.get("judge_errors", {}), "n": failed, "of": len(judgment_rows),
               "rate": failed / len(judgment_rows) if judgment_rows else 0.0}
-    predictions = rows("predictions")
     gen_failed = sum(r["status"] != OK for r in predictions)
     gen_errors = {**first.summary.get("generation_errors", {}), "n": gen_failed, "of": len(predictions),
                   "rate": gen_failed / len(predictions) if predictions else 0.0}
     summary = {k: v for k, v in first.summary.items() if k != "shard"}  # the key order of a single run
     summary.update(tasks=merged_tasks, judge_errors=errors, generation_errors=gen_errors,
                    served_models=served_models(predictions, judgment_rows))
+    if "cost" in summary:
+        summary["cost"] = actual_cost(predictions, judgment_rows)
 
     from .report import summary_markdown
 

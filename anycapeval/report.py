@@ -53,6 +53,27 @@ def served_lines(summary: dict[str, Any]) -> list[str]:
             for role, by_spec in summary.get("served_models", {}).items() for spec, snapshots in by_spec.items()]
 
 
+def cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    """`judge openai:gpt-4o-mini: 16 requests, 5,210 prompt (0 cached) + 410 completion (0 reasoning) tokens,
+    $0.0010`: the tokens each API model reported and their price (`no price` for an unknown model)."""
+    if not cost:
+        return []
+    lines = []
+    for group, label in (("systems", "system"), ("judges", "judge")):
+        for spec, e in cost.get(group, {}).items():
+            price = "no price" if e.get("usd") is None else f"${e['usd']:,.4f}"
+            lines.append(f"{label} {spec}: {e['requests']} requests, {e['prompt_tokens']:,} prompt "
+                         f"({e['cached_tokens']:,} cached) + {e['completion_tokens']:,} completion "
+                         f"({e['reasoning_tokens']:,} reasoning) tokens, {price}")
+    return lines
+
+
+def cost_note(cost: dict[str, Any]) -> str:
+    prices = cost.get("prices", {})
+    return (f"priced with {prices.get('file', 'references/prices.json')} (read {prices.get('date', '?')}); "
+            "cached prompt tokens at the cached-input rate")
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [f"# anycapeval results: {summary['system']}", ""]
     banner = _banner(summary)
@@ -64,6 +85,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     served = served_lines(summary)
     if served:
         lines += ["Served model snapshots: " + "; ".join(f"`{line}`" for line in served) + ".", ""]
+    costs = cost_lines(summary.get("cost"))
+    if costs:
+        total = summary["cost"].get("usd")
+        lines += ["Tokens and cost (" + cost_note(summary["cost"]) + "; total "
+                  + ("no price" if total is None else f"${total:,.4f}") + "):", "",
+                  *(f"- {line}" for line in costs), ""]
     for name, task in summary["tasks"].items():
         header, rows = _rows(task)
         lines += [f"## {name} (v{task['task_version']})", "",
@@ -88,6 +115,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(table)
     for line in served_lines(summary):
         console.print(f"served: {line}")
+    for line in cost_lines(summary.get("cost")):
+        console.print(f"cost: {line}")
+    if cost_lines(summary.get("cost")):
+        console.print(f"cost: {cost_note(summary['cost'])}")
     banner = _banner(summary)
     if banner:
         console.print(f"[yellow]{banner}[/yellow]")

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
+from .cost import actual_cost
 from .data import load_items
 from .generation import generate, shard_block
 from .judges import make_judge
@@ -80,6 +81,12 @@ class RunResult:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+
+
+def judgment_key(judge: JudgeBase, request: JudgeRequest) -> str:
+    """Cache key of a judgment: the judge's identity + the role + the prompt + the media's hash."""
+    media = media_hash(request.media_path) if request.media_path else None
+    return content_key("judgment", judge.identity, request.role, request.prompt, media)
 
 
 def judge_spec_for(task: Task, role: str, requested: str | None) -> str | None:
@@ -208,9 +215,7 @@ class Runner:
                     if sees_media[request.role] and judge.supports_media and self.options.judge_media == "auto" \
                             and request.media_path is None:
                         note = f"media {item.media!r} not found: judged text-only"
-                    media = media_hash(request.media_path) if request.media_path else None
-                    key = content_key("judgment", judge.identity, request.role, request.prompt, media)
-                    planned.append((item, request, key, note))
+                    planned.append((item, request, judgment_key(judge, request), note))
             if not planned:
                 break
             label = cfg.name if round_no == 0 else f"{cfg.name} (round {round_no + 1})"
@@ -250,6 +255,7 @@ class Runner:
         prompt_hash = _combined_hash({role: t.hash for role, t in templates.items()})
         provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge_label,
                       "prompt_hash": prompt_hash, "protocol": self.options.protocol}
+        task_cost = actual_cost([p.to_dict() for p in predictions], judgment_rows)
         scores = []
         for item, pred in zip(items, predictions):
             score = scorer.score(item, pred, judgments[item.id])
@@ -282,11 +288,13 @@ class Runner:
                 "prompt": next(iter(templates.values())).path if single else
                 {role: t.path for role, t in templates.items()},
                 "prompt_hash": prompt_hash, "judge_media_seen": media_seen, "served_judge": served,
+                "cost": task_cost,
                 **({"paper_judge": ", ".join(differs)} if differs else {}), **result}
 
     # -- the whole run --------------------------------------------------------------------------------
 
-    async def run(self) -> RunResult:
+    def select_items(self) -> tuple[dict[str, list[Item]], dict[str, set[str]], list[Item]]:
+        """(this process's items per task after --limit and --shard, every id per task, every item)."""
         options = self.options
         items_by_task = {t.name: load_items(t, options.data_dir,
                                             options.media_dirs.get(t.config.modality) or options.media_dir)
@@ -297,14 +305,23 @@ class Runner:
             items_by_task = {n: items[:options.limit] for n, items in items_by_task.items()}
         self.shard_blocks = {n: shard_block(len(items), options.shard) for n, items in items_by_task.items()}
         items_by_task = {n: items[slice(*self.shard_blocks[n][:2])] for n, items in items_by_task.items()}
+        return items_by_task, all_ids, every_item
+
+    def make_system(self, every_item: list[Item], all_ids: dict[str, set[str]]) -> SystemBase:
+        options = self.options
         for task in self.tasks:
             for judge_spec in task.config.judges:
                 spec = judge_spec_for(task, judge_spec.role, options.judge)
                 if spec and spec.startswith("openai:") and spec == options.model and not options.allow_self_judge:
                     raise AnyCapError(f"the judge {spec} is the system under test; pass --allow-self-judge to do it "
                                       "anyway")
-        system = make_system(options.model, every_item, all_ids, model_args=options.model_args, base=options.base,
-                             base_args=options.base_args, concurrency=options.generation_concurrency)
+        return make_system(options.model, every_item, all_ids, model_args=options.model_args, base=options.base,
+                           base_args=options.base_args, concurrency=options.generation_concurrency)
+
+    async def run(self) -> RunResult:
+        options = self.options
+        items_by_task, all_ids, every_item = self.select_items()
+        system = self.make_system(every_item, all_ids)
         for note in system.notes:
             self.say(note)
         for task in self.tasks:  # fail fast on a bad judge or prompt, before any generation
@@ -338,6 +355,7 @@ class Runner:
         summary["generation_errors"] = {"n": self.generation_failed, "of": self.generated, "rate": gen_rate,
                                         "max_allowed_rate": options.max_generation_error_rate}
         summary["served_models"] = served = served_models(self.prediction_rows, self.judgment_rows)
+        summary["cost"] = actual_cost(self.prediction_rows, self.judgment_rows)
         for role, by_spec in served.items():
             for spec, snapshots in by_spec.items():
                 if len(snapshots) > 1:

@@ -11,13 +11,13 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from .tables import Table, judge_label
+from .tables import Table, judge_label, task_cost
 
 FIELDS = ["task", "modality", "aspect", "scorer", "column", "column_kind", "metric", "system", "system_spec",
           "base", "base_spec", "run_dir", "setup", "rank", "judge", "judge_is_approximation", "prompt_hash",
           "protocol", "task_version", "value", "ci_low", "ci_high", "n", "n_judge_error", "n_generation_error",
           "n_skipped", "delta", "relative_gain", "delta_ci_low", "delta_ci_high", "p_value", "significant",
-          "n_shared", "paper_system", "paper_value", "paper_diff", "paper_source"]
+          "n_shared", "paper_system", "paper_value", "paper_diff", "paper_source", "cost_usd"]
 
 
 def _fmt(value: object) -> str:
@@ -62,5 +62,6 @@ def records(tables: list[Table]) -> Iterator[dict[str, Any]]:
                     "n_shared": paired.n_shared if paired else None, "paper_system": row.paper_name,
                     "paper_value": cell.paper.value if cell.paper else None, "paper_diff": cell.paper_diff,
                     "paper_source": cell.paper.source if cell.paper else None,
+                    "cost_usd": task_cost(row.task),
                 }
                 yield record

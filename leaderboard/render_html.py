@@ -9,8 +9,19 @@ from html import escape
 
 from . import plots
 from .load import Run
-from .render_md import SIGNIFICANCE, delta_parts, has_paper, header, num, paper_text, rank_text, table_notes, value_text
-from .tables import Cell, Column, Row, Table, judge_label
+from .render_md import (
+    SIGNIFICANCE,
+    cost_text,
+    delta_parts,
+    has_paper,
+    header,
+    num,
+    paper_text,
+    rank_text,
+    table_notes,
+    value_text,
+)
+from .tables import Cell, Column, Row, Table, judge_label, task_cost
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fff}
@@ -66,7 +77,8 @@ def _table_html(table: Table) -> str:
         cells = [f"<td>{escape(rank_text(table, row))}</td>", f'<td class="sys">{escape(row.label)}</td>',
                  f'<td class="sys">{escape(base)}</td>', *(_value_td(row.cells[c.key], c, row) for c in table.columns),
                  *(f"<td>{counts[k]}</td>" for k in ("n", "n_judge_error", "n_generation_error", "n_skipped")),
-                 f"<td>{escape(judge_label(row.task))}</td>", f"<td>{escape(str(row.task['prompt_hash']))}</td>"]
+                 f"<td>{escape(judge_label(row.task))}</td>", f"<td>{escape(str(row.task['prompt_hash']))}</td>",
+                 f"<td>{escape(cost_text(task_cost(row.task)))}</td>"]
         out.append("<tr>" + "".join(cells) + "</tr>")
         pad = "<td></td>" * 6
         if row.base_row is not None:

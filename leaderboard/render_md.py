@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .load import Run
 from .paired import AVG
-from .tables import Cell, Column, Row, Table, judge_label
+from .tables import Cell, Column, Row, Table, judge_label, task_cost
 
 SIGNIFICANCE = ("`*` the paired bootstrap 95 % CI of the difference (over the items both runs scored, "
                 "resampled within each dimension) excludes 0.")
@@ -90,7 +90,7 @@ def setup_text(setup: dict[str, object]) -> str:
 
 def header(table: Table) -> list[str]:
     return ["#", "system", "base", *(c.label for c in table.columns), "n", "judge err", "gen err", "skipped",
-            "judge", "prompt"]
+            "judge", "prompt", "cost"]
 
 
 def row_cells(table: Table, row: Row) -> list[str]:
@@ -98,7 +98,11 @@ def row_cells(table: Table, row: Row) -> list[str]:
     base = row.base_row.label if row.base_row is not None else (row.run.base or "")
     return [rank_text(table, row), row.label, base, *(value_text(row.cells[c.key], c) for c in table.columns),
             str(counts["n"]), str(counts["n_judge_error"]), str(counts["n_generation_error"]), str(counts["n_skipped"]),
-            judge_label(row.task), str(row.task["prompt_hash"])]
+            judge_label(row.task), str(row.task["prompt_hash"]), cost_text(task_cost(row.task))]
+
+
+def cost_text(value: float | None) -> str:
+    return "–" if value is None else f"${value:,.4f}"
 
 
 def delta_cells(table: Table, row: Row) -> list[str]:

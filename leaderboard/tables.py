@@ -260,6 +260,12 @@ def build_table(name: str, runs: list[Run], n_resamples: int = N_RESAMPLES, seed
                  columns, _rank_and_order(rows), dict(sorted(setups.items())))
 
 
+def task_cost(task: dict[str, Any]) -> float | None:
+    """USD the task's API calls cost (system + judges) as its summary recorded it; None when unpriced."""
+    cost = task.get("cost") or {}
+    return cost.get("usd")
+
+
 def judge_label(task: dict[str, Any]) -> str:
     """The judge spec, with the dated snapshot(s) that actually answered when the spec named an alias:
     `openai:gpt-4o-mini → gpt-4o-mini-2024-07-18`."""

@@ -17,6 +17,7 @@ judge's identity, so cached answers of different encoders never mix.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -75,7 +76,12 @@ def int8_model_path() -> Path:
             warnings.simplefilter("ignore")
             torch.onnx.export(Forward(), example, str(plain), dynamo=False, input_names=["input_ids", "attention_mask"],
                               output_names=["hidden"], dynamic_axes=axes, opset_version=17)
-        quantize_dynamic(str(plain), str(Path(tmp) / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # the quantiser logs generic advice on the root logger
+        try:
+            quantize_dynamic(str(plain), str(Path(tmp) / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.getLogger().setLevel(quiet)
         os.replace(Path(tmp) / "int8.onnx", path)
     return path
 
