@@ -5,8 +5,8 @@ The request is shaped per model family and per server, because real servers disa
 - text-only content goes as a plain string (many chat templates cannot render a list of parts);
 - reasoning models (o1, o3, o4-mini, gpt-5 and later) refuse `max_tokens` and any temperature but the
   default: they get `max_completion_tokens`, no temperature, and `reasoning_effort` when set;
-- a role's JSON schema is asked for in the first dialect the server takes, learned once per (server,
-  model) under a lock: `json_schema` (OpenAI, vLLM, SGLang, Ollama, llama.cpp) -> `json_object` with a
+- a role's JSON schema is asked for in the first dialect the server takes, learned once per client
+  (one server and model) under a lock: `json_schema` (OpenAI, vLLM, SGLang, Ollama, llama.cpp) -> `json_object` with a
   `schema` (llama-cpp-python) -> `json_object` (only when the prompt says "json", as OpenAI requires)
   -> plain text. A request already in flight when the dialect changes is simply re-sent; audio models
   take no structured output at all.
@@ -22,6 +22,7 @@ the served model snapshot, `system_fingerprint`, `finish_reason` and token usage
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import Callable
@@ -65,10 +66,16 @@ def model_family(model: str) -> str:
 SECRET_ARG = re.compile(r"^(api_?key|key|token|secret|password)$|_(key|token|secret|password)$", re.I)
 
 
-def parse_params(values: list[str] | None, where: str = "--judge-param") -> dict[str, Any]:
-    """['k=v', ...] -> {k: v}; v is read as JSON when it parses (numbers, true, objects), else kept as text."""
-    import json
+def param_value(text: str) -> Any:
+    """A setting's value as JSON when it parses (numbers, true, objects), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
 
+
+def parse_params(values: list[str] | None, where: str = "--judge-param") -> dict[str, Any]:
+    """['k=v', ...] -> {k: param_value(v)}."""
     out: dict[str, Any] = {}
     for pair in values or []:
         key, sep, value = pair.partition("=")
@@ -77,10 +84,7 @@ def parse_params(values: list[str] | None, where: str = "--judge-param") -> dict
             raise AnyCapError(f"{where}: '{pair}' is not key=value")
         if SECRET_ARG.search(key):
             raise AnyCapError(f"{where}: '{key}' looks like a secret; keys come from the environment or a key file")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value.strip()
+        out[key] = param_value(value)
     return out
 
 
@@ -115,19 +119,6 @@ class ChatReply:
     system_fingerprint: str = ""
     finish_reason: str = ""
     usage: dict[str, int] = field(default_factory=dict)
-    output_mode: str = "plain"  # the structured-output dialect of the answer that counted
-
-
-@dataclass
-class _OutputMode:
-    mode: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    history: list[str] = field(default_factory=list)  # why each step down happened
-
-
-# Learned once per (server, model) and shared by every client in the process, so a judge and a
-# system on the same server, or two runs in one Python session, never re-learn it.
-_OUTPUT_MODES: dict[tuple[str, str], _OutputMode] = {}
 
 
 def _is_text_only(parts: list[dict[str, Any]]) -> bool:
@@ -171,7 +162,6 @@ class ChatClient:
                               "json_object or none")
         if max_attempts < 1 or concurrency < 1:
             raise AnyCapError(f"{label}: concurrency and max_attempts must be at least 1")
-        self.structured = structured
         self.temperature, self.seed, self.max_tokens = temperature, seed, max_tokens
         self.reasoning_effort = reasoning_effort
         self.extra_body = dict(extra_body or {})
@@ -187,6 +177,11 @@ class ChatClient:
         elif reasoning_effort:
             raise AnyCapError(f"{label}: reasoning_effort is for reasoning models (o1, o3, o4-mini, gpt-5...), not "
                               f"{model}; pass family=reasoning if this deployment is one")
+        # the structured-output dialect, learned for this server and model; a step down is decided once
+        self.output_mode = "plain" if structured == "none" or self.family == "audio" else \
+            "json_schema" if structured == "auto" else structured
+        self._mode_lock: asyncio.Lock | None = None  # made on first use, inside the running loop
+        self.output_mode_history: list[str] = []  # why each step down happened
         self.successes = 0
         self._first_errors: list[str] = []
         self._fatal: str | None = None
@@ -195,12 +190,11 @@ class ChatClient:
 
     def request_shape(self) -> dict[str, Any]:
         """How requests to this model are built (recorded in the manifest)."""
-        mode = self._mode_state().mode
         return {"family": self.family,
                 "token_limit": "max_completion_tokens" if self.family == "reasoning" else "max_tokens",
                 "temperature": None if self.family == "reasoning" else self.temperature,
-                "reasoning_effort": self.reasoning_effort, "structured_output": mode,
-                "structured_output_history": list(self._mode_state().history),
+                "reasoning_effort": self.reasoning_effort, "structured_output": self.output_mode,
+                "structured_output_history": list(self.output_mode_history),
                 "azure_api_version": self.azure_api_version, "extra_body": dict(self.extra_body),
                 "concurrency": {"start": self.limiter.ceiling, "lowest": self.limiter.lowest,
                                 "rate_limited_replies": self.limiter.rate_limited}}
@@ -215,14 +209,6 @@ class ChatClient:
         if self.extra_body:
             out["extra_body"] = self.extra_body
         return out
-
-    def _mode_state(self) -> _OutputMode:
-        key = (self.base_url or "https://api.openai.com/v1", self.model)
-        if key not in _OUTPUT_MODES:
-            start = "plain" if self.structured == "none" or self.family == "audio" else \
-                "json_schema" if self.structured == "auto" else self.structured
-            _OUTPUT_MODES[key] = _OutputMode(start)
-        return _OUTPUT_MODES[key]
 
     def _kwargs(self, parts: list[dict[str, Any]], budget: int, mode: str, schema: dict[str, Any] | None,
                 prompt: str) -> dict[str, Any]:
@@ -250,11 +236,13 @@ class ChatClient:
             kwargs["extra_body"] = self.extra_body
         return kwargs
 
-    async def _step_down(self, state: _OutputMode, tried: str, reason: str) -> None:
-        async with state.lock:  # one decision per (server, model); requests that raced it just re-send
-            if state.mode == tried and tried != "plain":
-                state.mode = LADDER[LADDER.index(tried) + 1]
-                state.history.append(f"{tried} refused ({reason[:160]}); now {state.mode}")
+    async def _step_down(self, tried: str, reason: str) -> None:
+        if self._mode_lock is None:
+            self._mode_lock = asyncio.Lock()
+        async with self._mode_lock:  # one decision; requests that raced it find it made and just re-send
+            if self.output_mode == tried and tried != "plain":
+                self.output_mode = LADDER[LADDER.index(tried) + 1]
+                self.output_mode_history.append(f"{tried} refused ({reason[:160]}); now {self.output_mode}")
 
     # -- failure classes ----------------------------------------------------------------------------
 
@@ -282,7 +270,6 @@ class ChatClient:
         openai = self._openai
         prompt = _prompt_text(parts)
         has_media = not _is_text_only(parts)
-        state = self._mode_state()
         reply = ChatReply(False)
         usage: dict[str, int] = {}
         budget = self.max_tokens
@@ -292,7 +279,7 @@ class ChatClient:
             if self._fatal:
                 raise ChatFatalError(self._fatal)
             attempt += 1
-            mode = state.mode if schema is not None else "plain"
+            mode = self.output_mode if schema is not None else "plain"
             retry_after: float | None = None
             try:
                 async with self.limiter:
@@ -312,7 +299,7 @@ class ChatClient:
                         and step_downs < len(LADDER):
                     step_downs += 1
                     attempt -= 1  # the server's dialect, not this request, was wrong: re-send at once
-                    await self._step_down(state, mode, f"HTTP {status}: {message}")
+                    await self._step_down(mode, f"HTTP {status}: {message}")
                     continue
                 if has_media and status in (400, 415, 422, 500) and _REFUSED_MEDIA_RE.search(message) \
                         and not self.successes:
@@ -341,7 +328,6 @@ class ChatClient:
                 reply.served_model = response.model or ""
                 reply.system_fingerprint = getattr(response, "system_fingerprint", None) or ""
                 reply.finish_reason = (choice.finish_reason or "") if choice else ""
-                reply.output_mode = mode
                 text = (choice.message.content or "") if choice else ""
                 retried_longer = budget > self.max_tokens
                 if reply.finish_reason == "length" and not (accept_truncated and text.strip() and retried_longer):

@@ -54,14 +54,19 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, record
 
 
+def read_json(path: Path) -> Any:
+    """One JSON document; broken JSON is an error naming the file and line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}", "<file>", f"not valid JSON ({exc.msg})") from None
+
+
 def read_run_file(path: Path) -> dict[str, Any]:
     """A run directory's manifest.json or summary.json; a missing or broken file is an error naming it."""
     if not path.is_file():
         raise AnyCapError(f"{path}: not found (is {path.parent} a finished `anycapeval run` directory?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}", "<root>", f"invalid JSON: {exc.msg}") from None
+    data = read_json(path)
     if not isinstance(data, dict):
-        raise InputError(str(path), "<root>", "expected a JSON object")
+        raise InputError(str(path), "<file>", "expected a JSON object")
     return data

@@ -96,15 +96,10 @@ class AdaptiveLimiter:
             cond.notify_all()
 
     def _set(self, limit: int) -> None:
+        # No wake-up needed when the limit grows: a waiter waits only while requests are in flight, and
+        # each one that ends re-checks every waiter against the new limit.
         self.limit = max(1, min(self.ceiling, limit))
         self.lowest = min(self.lowest, self.limit)
-        if self._cond is not None and self.limit > self.in_flight:
-            asyncio.get_running_loop().create_task(self._wake())
-
-    async def _wake(self) -> None:
-        cond = self._condition()
-        async with cond:
-            cond.notify_all()
 
     def on_rate_limited(self) -> None:
         self.rate_limited += 1

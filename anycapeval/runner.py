@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -274,10 +275,7 @@ class Runner:
             self.messages.append(f"{cfg.name}: {text_only} judgments were made text-only because the media file "
                                  "was not found (pass --media-dir, or --judge-media always to make it an error)")
         result = scorer.aggregate(scores, list(cfg.dimensions.values()))
-        served: dict[str, int] = {}
-        for row in judgment_rows:
-            if row.get("served_model"):
-                served[row["served_model"]] = served.get(row["served_model"], 0) + 1
+        served = dict(Counter(row["served_model"] for row in judgment_rows if row.get("served_model")))
         paper_judges = {spec.paper_snapshot for spec in cfg.judges if spec.paper_snapshot}
         differs = sorted(p for p in paper_judges if not any(j.spec.endswith(f":{p}") for j in judges.values()))
         single = len(templates) == 1
@@ -434,11 +432,11 @@ def served_models(prediction_rows: list[dict[str, Any]],
                   judgment_rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
     """{"system"|"judge": {spec: {served snapshot: count}}} for the rows an API model answered."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for role, rows, spec_key in (("system", prediction_rows, "system"), ("judge", judgment_rows, "judge")):
+    for role, rows in (("system", prediction_rows), ("judge", judgment_rows)):  # the rows name it by `role`
         for row in rows:
             served = row.get("served_model")
             if served:
-                counts = out.setdefault(role, {}).setdefault(row[spec_key], {})
+                counts = out.setdefault(role, {}).setdefault(row[role], {})
                 counts[served] = counts.get(served, 0) + 1
     return out
 

@@ -8,12 +8,11 @@ Images: `--media-dir` (matched by `image_name`, the URL's file name or `<index>.
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from ..files import media_index
+from ..files import media_index, read_json
 from ..task_config import Task
 from ..types import AnyCapError, InputError, Item
 from .mia_images import DatasetUnavailable, dataset_images
@@ -85,10 +84,7 @@ def _check(record: Any, where: str) -> dict[str, Any]:
 
 def load_mia_items(task: Task, data_dir: str | None, media_dir: str | None) -> list[Item]:
     path = _find_data_file(task, data_dir)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}", "<file>", f"not valid JSON ({exc.msg})") from None
+    records = read_json(path)
     if not isinstance(records, list):
         raise InputError(str(path), "<file>", "expected a JSON array of instructions")
     records = [_check(r, f"{path}[{i}]") for i, r in enumerate(records)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import read_jsonl
+from ..files import read_json, read_jsonl
 from ..types import AnyCapError, InputError
 
 MEDIA_KEYS = ("image", "video", "audio", "image_path", "video_path", "audio_path", "video_dir", "image_file",
@@ -177,10 +177,7 @@ def _records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     with path.open(encoding="utf-8") as fh:
         head = fh.read(4096).lstrip()
     if head.startswith("[") or (head.startswith("{") and _is_single_document(path)):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}", "<file>", f"not valid JSON ({exc.msg})") from None
+        data = read_json(path)
         for n, record in enumerate(_document_records(data, path), 1):
             if not isinstance(record, dict):
                 raise InputError(f"{path}:record {n}", "<record>", "expected a JSON object")

@@ -10,11 +10,10 @@ are `anycapeval.chat`'s; unreadable media fails only its item.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from typing import Any
 
-from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, read_api_key
+from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, param_value, read_api_key
 from ..media import MediaError, audio_payload, image_data_url, image_to_data_url, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 from .base import SystemBase
@@ -37,13 +36,6 @@ def _number(args: dict[str, str], key: str, kind: type, default: Any) -> Any:
         raise AnyCapError(f"--model-args {key}={args[key]!r}: expected {kind.__name__}") from None
 
 
-def _extra_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 class OpenAISystem(SystemBase):
     cacheable = True
 
@@ -61,7 +53,7 @@ class OpenAISystem(SystemBase):
         if kind == "azure" and not api_version:
             raise AnyCapError(f"{self.spec} needs an API version: --model-args api_version=2024-10-21 (or set "
                               "OPENAI_API_VERSION)")
-        extra = {k: _extra_value(v) for k, v in args.items() if k not in OWN_ARGS}
+        extra = {k: param_value(v) for k, v in args.items() if k not in OWN_ARGS}
         self.chat = ChatClient(
             model, label=f"system {self.spec}", base_url=self.base_url, concurrency=self.concurrency or 1,
             api_key=read_api_key(args.get("key_file"), self.base_url, azure=kind == "azure"),
