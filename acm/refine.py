@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..distributed import local_device
 from ..media import MediaError
 from ..types import AnyCapError
 
@@ -39,8 +40,7 @@ class Refiner:
         if not (path / CONFIG_FILE).is_file():
             raise AnyCapError(f"{path} is not an ACM checkpoint (no {CONFIG_FILE}; see `anycapeval acm train`)")
         self.model, self.tokenizer, self.processor = ACMModel.from_pretrained(path)
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(auto if device in (None, "auto") else device)
+        self.device = torch.device(local_device(device))  # under torchrun / accelerate launch: cuda:LOCAL_RANK
         default_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         torch_dtype = getattr(torch, default_dtype if dtype in (None, "auto") else str(dtype), None)
         if not isinstance(torch_dtype, torch.dtype):

@@ -324,11 +324,7 @@ class ChatClient:
                 self.successes += 1
                 _add_usage(usage, response.usage)
                 self.limiter.on_success(raw.headers, getattr(response.usage, "total_tokens", 0) or 0)
-                choice = response.choices[0] if response.choices else None
-                reply.served_model = response.model or ""
-                reply.system_fingerprint = getattr(response, "system_fingerprint", None) or ""
-                reply.finish_reason = (choice.finish_reason or "") if choice else ""
-                text = (choice.message.content or "") if choice else ""
+                text = _read_provenance(reply, response)
                 retried_longer = budget > self.max_tokens
                 if reply.finish_reason == "length" and not (accept_truncated and text.strip() and retried_longer):
                     error = f"the answer was cut at {budget} tokens (finish_reason length)"
@@ -348,6 +344,37 @@ class ChatClient:
                 await back_off(attempt, self.retry_base_s, retry_after)
         return self._done(reply, error=f"after {self.max_attempts} attempts: {error}", attempts=attempt, usage=usage)
 
+    # -- the Batch API (anycapeval.batch): the same body, the same reading, no negotiation --------------
+
+    def request_body(self, parts: list[dict[str, Any]], *, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON body `complete` would send first (the current dialect, the base budget, extra_body
+        merged in as the SDK merges it): one Batch API line's `body`."""
+        mode = self.output_mode if schema is not None else "plain"
+        kwargs = self._kwargs(parts, self.max_tokens, mode, schema, _prompt_text(parts))
+        extra = kwargs.pop("extra_body", {})
+        return {**kwargs, **extra}
+
+    def read_completion(self, body: dict[str, Any], *, check: Callable[[str], Any] = lambda text: text) -> ChatReply:
+        """A chat completion that came back some other way (a Batch API output line's `response.body`),
+        read as `complete` reads a reply: provenance, usage, then `check`. A `length` finish or a failed
+        check is a failed reply (the caller retries it by its rules; there is no second try here)."""
+        try:
+            response = self._openai.types.chat.ChatCompletion.construct(**body)
+            reply, usage = ChatReply(False), dict[str, int]()
+            _add_usage(usage, response.usage)
+            text = _read_provenance(reply, response)
+        except Exception as exc:  # noqa: BLE001 - a malformed body is a failed line, never a crash
+            return ChatReply(False, error=f"malformed completion: {type(exc).__name__}: {exc}", attempts=1)
+        if reply.finish_reason == "length":
+            return self._done(reply, error=f"truncated: the answer was cut at {self.max_tokens} tokens (finish_reason "
+                              "length)", attempts=1, usage=usage, text=text)
+        try:
+            reply.value = check(text)
+        except AnswerError as exc:
+            return self._done(reply, error=f"invalid answer: {exc}", attempts=1, usage=usage, text=text)
+        reply.ok = True
+        return self._done(reply, attempts=1, usage=usage, text=text)
+
     @staticmethod
     def _done(reply: ChatReply, *, attempts: int, usage: dict[str, int], error: str = "", text: str = "") -> ChatReply:
         reply.error, reply.attempts, reply.usage = error, attempts, usage
@@ -356,6 +383,15 @@ class ChatClient:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _read_provenance(reply: ChatReply, response: Any) -> str:
+    """Put what answered (served model, fingerprint, finish reason) on the reply; return the text."""
+    choice = response.choices[0] if response.choices else None
+    reply.served_model = response.model or ""
+    reply.system_fingerprint = getattr(response, "system_fingerprint", None) or ""
+    reply.finish_reason = (choice.finish_reason or "") if choice else ""
+    return (choice.message.content or "") if choice else ""
 
 
 def _server_words(exc: Any) -> str:

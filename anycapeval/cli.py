@@ -69,6 +69,14 @@ def _judge_args(p: argparse.ArgumentParser) -> None:
     j.add_argument("--max-generation-error-rate", type=float, default=0.0,
                    help="exit with code 4 when more than this share of generations failed (default 0)")
     j.add_argument("--allow-self-judge", action="store_true", help="allow the judge to be the system under test")
+    j.add_argument("--judge-batch", action="store_true",
+                   help="judge through the OpenAI Batch API (openai: judges; half price, results within 24 h): the "
+                   "requests not in the cache are uploaded as batches and polled until done; kill the command and "
+                   "re-run it to resume polling the same batches (nothing is submitted twice). Requests a batch "
+                   "never ran (expired, cancelled, failed) become judge errors (exit 3); a re-run resubmits them")
+    j.add_argument("--judge-batch-retry", choices=("online", "batch"), default="online",
+                   help="batch lines that failed (an HTTP error, an unreadable answer): ask them again online with "
+                   "the usual retries (default), or in follow-up batches (up to --judge-max-attempts rounds)")
     s = p.add_argument_group("scoring and output")
     s.add_argument("--protocol", choices=("default", "anycap_v1"), default="default",
                    help="default = corrected arithmetic; anycap_v1 = the official scripts' arithmetic (see README)")
@@ -169,6 +177,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         judge_options={"max_attempts": args.judge_max_attempts, "temperature": args.judge_temperature,
                        "seed": args.judge_seed} if (args.judge or "").startswith(("openai", "azure")) else {},
         judge_params=parse_params(args.judge_param), max_generation_error_rate=args.max_generation_error_rate,
+        judge_batch=args.judge_batch, judge_batch_retry=args.judge_batch_retry,
     )
     if args.dry_run or args.max_cost is not None:
         from .dryrun import plan, print_plan, refusal
@@ -181,6 +190,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         if message:
             raise AnyCapError(message)
     result = run_results(options)  # the same path as anycapeval.evaluate()
+    if not result.summary:  # another rank of a torchrun / accelerate launch: rank 0 reports
+        return result.exit_code
     print_summary(result.summary, out)
     for message in result.messages:
         console.print(f"[yellow]warning:[/yellow] {message}")

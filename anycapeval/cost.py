@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -83,28 +84,80 @@ def usage_usd(usage: dict[str, int], price: dict[str, Any] | None) -> float | No
             + usage.get("completion_tokens", 0) * price["output"]) / 1e6
 
 
-def actual_cost(prediction_rows: list[dict[str, Any]], judgment_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """{"systems": {spec: totals}, "judges": {spec: totals}, "usd": sum or None}; totals are the
-    requests that reported usage, the summed USAGE_FIELDS, and usd (None when the model has no price)."""
-    out: dict[str, Any] = {"systems": {}, "judges": {}}
-    for group, rows, key in (("systems", prediction_rows, "system"), ("judges", judgment_rows, "judge")):
+def batch_price(price: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Batch API rates as a price row (cached input at the batch input rate), or None when the
+    table has no batch price for the model."""
+    if price is None or price.get("batch_input") is None or price.get("batch_output") is None:
+        return None
+    return {"input": price["batch_input"], "cached_input": price["batch_input"], "output": price["batch_output"]}
+
+
+class CostTally:
+    """The running sums behind `actual_cost`, fed row by row (a run never holds all its rows) and
+    merged in row order, so the result equals `actual_cost` over the same rows."""
+
+    GROUPS = (("systems", "system"), ("judges", "judge"))  # group, the row field naming the spec
+
+    def __init__(self) -> None:
+        self.totals: dict[str, dict[str, dict[str, int]]] = {"systems": {}, "judges": {}}
+        self.batch_usage: dict[tuple[str, str], dict[str, int]] = {}  # (group, spec) -> the batch rows' usage
+
+    def add(self, group: str, rows: Iterable[dict[str, Any]]) -> None:
+        key = dict(self.GROUPS)[group]
         for row in rows:
             usage = row.get("usage") or {}
             if not usage:
                 continue
-            entry = out[group].setdefault(row[key], {"requests": 0, **{f: 0 for f in USAGE_FIELDS}})
-            entry["requests"] += 1
-            for name in USAGE_FIELDS:
-                entry[name] += int(usage.get(name, 0) or 0)
-    known = []
-    for group in ("systems", "judges"):
-        for spec, entry in out[group].items():
-            entry["usd"] = usage_usd(entry, price_for(spec))
-            if entry["usd"] is not None:
-                known.append(entry["usd"])
-    out["usd"] = sum(known) if known else None
-    out["prices"] = {"date": price_table()["date"], "file": "references/prices.json"}
-    return out
+            self._count(self.totals[group], row[key], usage, 1)
+            if row.get("batch_id"):
+                self._count(self.batch_usage, (group, row[key]), usage, 1)
+
+    @staticmethod
+    def _count(into: dict[Any, dict[str, int]], spec: Any, usage: dict[str, int], requests: int) -> None:
+        entry = into.setdefault(spec, {"requests": 0, **{f: 0 for f in USAGE_FIELDS}})
+        entry["requests"] += requests
+        for name in USAGE_FIELDS:
+            entry[name] += int(usage.get(name, 0) or 0)
+
+    def merge(self, other: CostTally) -> None:
+        """Add `other`'s rows as if they came after this tally's."""
+        for group, _ in self.GROUPS:
+            for spec, entry in other.totals[group].items():
+                self._count(self.totals[group], spec, entry, entry["requests"])
+        for pair, entry in other.batch_usage.items():
+            self._count(self.batch_usage, pair, entry, entry["requests"])
+
+    def result(self) -> dict[str, Any]:
+        out: dict[str, Any] = {group: {spec: dict(entry) for spec, entry in by_spec.items()}
+                               for group, by_spec in self.totals.items()}
+        known = []
+        for group in ("systems", "judges"):
+            for spec, entry in out[group].items():
+                price = price_for(spec)
+                batched = self.batch_usage.get((group, spec))
+                if batched is None:
+                    entry["usd"] = usage_usd(entry, price)
+                else:
+                    entry["batch_requests"] = batched["requests"]
+                    online = {f: entry[f] - batched[f] for f in USAGE_FIELDS}
+                    parts = (usage_usd(online, price), usage_usd(batched, batch_price(price)))
+                    entry["usd"] = None if None in parts else sum(p for p in parts if p is not None)
+                if entry["usd"] is not None:
+                    known.append(entry["usd"])
+        out["usd"] = sum(known) if known else None
+        out["prices"] = {"date": price_table()["date"], "file": "references/prices.json"}
+        return out
+
+
+def actual_cost(prediction_rows: Iterable[dict[str, Any]], judgment_rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """{"systems": {spec: totals}, "judges": {spec: totals}, "usd": sum or None}; totals are the
+    requests that reported usage, the summed USAGE_FIELDS, and usd (None when the model has no price).
+    Rows answered through the Batch API (`batch_id`) are priced at the batch rates and counted in
+    `batch_requests`."""
+    tally = CostTally()
+    tally.add("systems", prediction_rows)
+    tally.add("judges", judgment_rows)
+    return tally.result()
 
 
 def money(value: float | None) -> str:

@@ -5,10 +5,10 @@ A new benchmark adds one reader module and one line here (docs/design.md, "Addin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .readers.anycapeval import load_anycapeval_items
+from .readers.anycapeval import anycapeval_item_file, load_anycapeval_items
 from .readers.mia import load_mia_items
 from .readers.reference import load_reference_items
 from .readers.vidcap import load_vidcap_items
@@ -33,3 +33,24 @@ def load_items(task: Task, data_dir: str | Path | None = None, media_dir: str | 
     if not items:
         raise AnyCapError(f"task {cfg.name}: no items")
     return items
+
+
+def item_source(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None) -> Sequence[Item]:
+    """The task's items for a run: the same as load_items, but an AnyCapEval-layout file's items stay in
+    the file (readers.anycapeval.ItemFile: read a block at a time), so a task of a million items is not
+    held in memory. Slices of it are lazy too; list() one for its Items."""
+    if task.config.dataset in ("anycapeval", "demo"):
+        return anycapeval_item_file(task, None if data_dir is None else str(data_dir),
+                                    None if media_dir is None else str(media_dir))
+    return load_items(task, data_dir, media_dir)
+
+
+class ItemChain(Iterable[Item]):
+    """Several tasks' items one after another, read again on each iteration (nothing is held)."""
+
+    def __init__(self, parts: Iterable[Iterable[Item]]):
+        self.parts = list(parts)
+
+    def __iter__(self) -> Iterator[Item]:
+        for part in self.parts:
+            yield from part

@@ -113,7 +113,7 @@ class Planner:
         system = self.runner.make_system(every_item, all_ids)
         try:
             for task in self.runner.tasks:
-                await self.plan_task(task, system, items_by_task[task.name])
+                await self.plan_task(task, system, list(items_by_task[task.name]))
         finally:
             parts: list[JudgeBase | SystemBase] = [*self.runner.judges.values(), system]
             for part in parts + ([system.base] if system.base else []):

@@ -54,6 +54,24 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, record
 
 
+def read_jsonl_offsets(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(line number, byte offset of the line, record) for every non-blank line, with read_jsonl's errors;
+    lines end at b"\n" (a file with bare "\r" line ends reads as one line)."""
+    with path.open("rb") as fh:
+        offset = 0
+        for lineno, line in enumerate(fh, 1):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))  # decoded as read_jsonl's text mode would
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}", "<line>", f"not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{lineno}", "<line>", "expected a JSON object")
+            yield lineno, start, record
+
+
 def read_json(path: Path) -> Any:
     """One JSON document; broken JSON is an error naming the file and line."""
     try:

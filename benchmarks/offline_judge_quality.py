@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,10 @@ from anycapeval.types import Item, JudgeRequest, Prediction
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 TARGETS = {"own_recall": 0.95, "other_recall": 0.10, "items_per_s": 200.0}
+# A reference that declines the task instead of describing the media (3 audio references); the targets are
+# checked with them, and own recall is also reported without them.
+REFUSAL_RE = re.compile(r"^\s*(?:(?:I'?m )?sorry,? (?:but )?)?(?:I'?m|I am) (?:unable|not able)"
+                        r"|^\s*I (?:cannot|can't) ", re.I)
 
 
 def held_out() -> dict[str, Any]:
@@ -121,8 +126,13 @@ def self_consistency() -> dict[str, Any]:
                     if i.modality == modality and (keep is None or int(i.id) % 2 == keep)]
             miss = [(sum(jd.value), len(i.key_points)) for (i, _), jd in zip(other, other_j)
                     if i.modality == modality and (keep is None or int(i.id) % 2 == keep)]
+            kept = [(sum(jd.value), len(i.key_points)) for (i, _), jd in zip(own, own_j)
+                    if i.modality == modality and (keep is None or int(i.id) % 2 == keep)
+                    and not REFUSAL_RE.match(i.reference)]
             by_modality[modality] = {"own": sum(h for h, _ in hits) / sum(n for _, n in hits),
-                                     "other": sum(h for h, _ in miss) / sum(n for _, n in miss)}
+                                     "other": sum(h for h, _ in miss) / sum(n for _, n in miss),
+                                     "own_without_refusals": sum(h for h, _ in kept) / sum(n for _, n in kept),
+                                     "refusal_key_points": sum(n for _, n in hits) - sum(n for _, n in kept)}
         entry["by_modality"] = by_modality
         entry["key_points"] = sum(len(i.key_points) for i, _ in own if keep is None or int(i.id) % 2 == keep)
         out[name] = entry
@@ -184,7 +194,8 @@ def main() -> int:
         print(f"{name:<22}{cells}  {f['config']}")
     print(f"shipped: {result['held_out']['chosen']}")
     for modality, m in s.items():
-        print(f"key points {modality}: own {m['own']:.3f} (>= 0.95), other {m['other']:.3f} (<= 0.10)")
+        print(f"key points {modality}: own {m['own']:.3f} (>= 0.95), other {m['other']:.3f} (<= 0.10); own without "
+              f"the {m['refusal_key_points']} key points of refusal references {m['own_without_refusals']:.3f}")
     tp = result["throughput"]
     print(f"throughput: {tp['items_per_s_median']:.1f} items/s median ({tp['items']} items, {tp['precision']}, "
           f"load before each round {[round(x[0], 2) for x in tp['load_average_before_each_round']]})")

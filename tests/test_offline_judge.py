@@ -91,4 +91,37 @@ def test_minilm_metric_equals_refmetrics(judge):
 def test_identity_names_the_version_and_is_the_default_judge():
     judge = make_judge(None)
     assert isinstance(judge, OfflineJudge) and judge.spec == f"offline:{VERSION}" and VERSION == "minilm-v3"
-    assert judge.identity["precision"] == "int8-ort" and judge.approximation is True
+    assert judge.identity["precision"] == "int8-ort-eager-unbatched" and judge.approximation is True
+
+
+def test_shared_caption_windows_give_the_same_scores():
+    import numpy as np
+
+    from anycapeval.judges.offline import Windows, keypoint_score
+    from anycapeval.judges.offline_encoder import Encoded
+
+    rng = np.random.default_rng(0)
+
+    def encoded(n):
+        tokens = rng.normal(size=(n, 384)).astype(np.float32)
+        tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+        sentence = tokens.mean(0) / np.linalg.norm(tokens.mean(0))
+        return Encoded(sentence, tokens, np.ones(n, bool))
+
+    caption = encoded(30)
+    windows = Windows(caption)
+    for n in (1, 3, 12, 40):  # widths below, at and above the caption's length
+        kp = encoded(n)
+        assert keypoint_score(kp, caption, "a b", {"a"}, windows) == keypoint_score(kp, caption, "a b", {"a"})
+
+
+def test_a_texts_vectors_do_not_depend_on_what_else_is_encoded():
+    """Dynamic int8 quantisation scales by everything in a forward pass: texts must be encoded alone,
+    or a judgment would depend on --limit, the cache and the run's order."""
+    from anycapeval.judges.offline_encoder import TokenEncoder
+
+    text = "A brown dog runs along a wide sandy beach beside the sea."
+    others = ["Hi.", "A very long caption " + "with many repeated words " * 20, "Rain falls on a tin roof."]
+    alone = TokenEncoder().encode([text])[text]
+    together = TokenEncoder().encode([*others, text])[text]
+    assert (alone.tokens == together.tokens).all() and (alone.sentence == together.sentence).all()

@@ -62,6 +62,14 @@ def test_video_goes_as_timestamped_frames_without_a_video_input(models):
     assert "5 frames in order, taken at 0.0s" in content[0]["text"] and content[-1]["text"] == item.instruction
 
 
+def test_a_vision_only_model_on_an_audio_task_stops_with_what_to_do(models):
+    system = HFSystem(str(models["vision"]), {})
+    _, processor, _ = system._load()
+    item = load_items(resolve_tasks("demo_audio_style")[0])[0]
+    with pytest.raises(AnyCapError, match="has no audio input .* leave the audio tasks out of --tasks"):
+        system._prepare(item, processor)
+
+
 def test_cached_rerun_never_loads_the_model(models, tmp_path, monkeypatch):
     opts = dict(model=f"hf:{models['vision']}", tasks="demo_image_content", judge="fake:perfect",
                 cache_path=tmp_path / "c.db", model_args={"max_new_tokens": "5"})

@@ -20,6 +20,8 @@ class JudgeBase:
     roles: tuple[str, ...] | None = None  # the judge roles it can act as; None: any role
     batch_size: int | None = None  # None: one request per `judge` call, many in flight; N: `judge_batch` of N
     notes: Sequence[str] = ()  # warnings about how it was set up, shown once and kept in the summary
+    batch_api: bool = False  # can go through the OpenAI Batch API (--judge-batch): `batch_work`, `batch_client`
+    batch_client: Any = None  # the ChatClient whose server takes the batches
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -36,6 +38,10 @@ class JudgeBase:
     async def judge_batch(self, requests: list[JudgeRequest]) -> list[Judgment]:
         """Judgments in request order; called with `batch_size` requests when that is set."""
         return [await self.judge(r) for r in requests]
+
+    def batch_work(self, key: str, request: JudgeRequest) -> Any:
+        """An `anycapeval.batch.Work` for this request, or its Judgment at once (when batch_api)."""
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release clients bound to the event loop; called once when the run ends."""

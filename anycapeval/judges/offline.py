@@ -48,19 +48,34 @@ FLUENCY_PENALTY = 0.5
 STYLE_BANDS = (0.44, 0.58, 0.72)  # keep v2's grade shares on THumB single-reference pairs
 
 
-def keypoint_score(key_point: Encoded, caption: Encoded, detail: str, caption_stems: set[str]) -> float:
+class Windows:
+    """The caption's pooled token windows, unit length, per width; made once per caption and width
+    (a content request scores all its key points against the same caption)."""
+
+    def __init__(self, caption: Encoded) -> None:
+        self.n = len(caption.tokens)
+        self._sums = np.vstack([np.zeros((1, caption.tokens.shape[1]), np.float32), np.cumsum(caption.tokens, axis=0)])
+        self._made: dict[int, np.ndarray] = {}
+
+    def of_width(self, width: int) -> np.ndarray:
+        if width not in self._made:
+            windows = self._sums[width:] - self._sums[:-width]
+            self._made[width] = windows / np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-9)
+        return self._made[width]
+
+
+def keypoint_score(key_point: Encoded, caption: Encoded, detail: str, caption_stems: set[str],
+                   windows: Windows | None = None) -> float:
     """How strongly the caption states the key point (see the module docstring)."""
     if len(caption.tokens) == 0:
         return 0.0
     wanted = key_point.tokens[key_point.content] if key_point.content.any() else key_point.tokens
     recall = float(cosines(wanted, caption.tokens).max(axis=1).mean()) if len(wanted) else 0.0
-    sums = np.vstack([np.zeros((1, caption.tokens.shape[1]), np.float32), np.cumsum(caption.tokens, axis=0)])
-    n, length = len(caption.tokens), max(int(key_point.content.sum()), 1)
+    windows = windows or Windows(caption)
+    n, length = windows.n, max(int(key_point.content.sum()), 1)
     best = -1.0
     for width in sorted({min(w, n) for w in (length, length + 2, 2 * length + 2)}):
-        windows = sums[width:] - sums[:-width]
-        windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-9)
-        best = max(best, float((windows @ key_point.sentence).max()))
+        best = max(best, float((windows.of_width(width) @ key_point.sentence).max()))
     return (recall + best) / 2 + LEXICAL_WEIGHT * lexical_coverage(detail, caption_stems)
 
 
@@ -126,11 +141,11 @@ class OfflineJudge(JudgeBase):
     def _judgment(self, r: JudgeRequest, vectors: dict[str, Encoded]) -> Judgment:
         caption = vectors[r.caption]
         if r.role == "content":
-            stems = content_stems(r.caption)
+            stems, windows = content_stems(r.caption), Windows(caption) if len(caption.tokens) else None
             decisions = []
             for i, text in enumerate(r.key_points, 1):
                 kp = read_key_point(text)
-                score = keypoint_score(vectors[kp.text], caption, kp.detail, stems)
+                score = keypoint_score(vectors[kp.text], caption, kp.detail, stems, windows)
                 hit = (score < CONTENT_THRESHOLD) if kp.exclude else (score >= CONTENT_THRESHOLD)
                 what = "absence of the excluded item" if kp.exclude else "match"
                 decisions.append({"key_point": i, "score": int(hit), "reason": f"{what}: score {score:.3f}"})

@@ -8,11 +8,14 @@ sentence] and, for content items, `key_point`. Files may sit in `<root>/<modalit
 
 from __future__ import annotations
 
+import json
 import os
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from ..files import cache_root, media_index, read_jsonl
+from ..files import cache_root, media_index, read_jsonl_offsets
 from ..task_config import Task
 from ..types import AnyCapError, InputError, Item
 
@@ -67,10 +70,11 @@ def _field(record: dict[str, Any], name: str, where: str, kind: type | tuple[typ
     return value
 
 
-def _parse_record(task: Task, record: dict[str, Any], where: str) -> dict[str, Any]:
+def _check_record(task: Task, record: dict[str, Any], where: str) -> None:
+    """Every check of one record's fields but the key points (InputError naming file:line and field)."""
     cfg = task.config
-    item_id = str(_field(record, "id", where, (int, str)))
-    media = _field(record, cfg.modality, where, str)
+    _field(record, "id", where, (int, str))
+    _field(record, cfg.modality, where, str)
     conv = _field(record, "conversations", where, list)
     turns = {t.get("from"): t.get("value") for t in conv if isinstance(t, dict)}
     if not isinstance(turns.get("human"), str) or not isinstance(turns.get("gpt"), str):
@@ -81,44 +85,152 @@ def _parse_record(task: Task, record: dict[str, Any], where: str) -> dict[str, A
     if restriction[0] not in cfg.dimensions:
         raise InputError(where, "restriction", f"instruction type '{restriction[0]}' is not one of this "
                          f"task's types ({', '.join(cfg.dimensions)})")
-    instruction, reference = str(turns["human"]), str(turns["gpt"])
-    return {"id": item_id, "media": media, "instruction": instruction.replace("<image>", "").strip(),
-            "reference": reference, "type": restriction[0], "constraint": restriction[1],
-            "key_point": record.get("key_point")}
 
 
-def load_anycapeval_items(task: Task, data_dir: str | None, media_dir: str | None) -> list[Item]:
+def _source(task: Task, data_dir: str | None, media_dir: str | None) -> tuple[Path, dict[str, Path]]:
     cfg = task.config
     if cfg.dataset == "demo":
         root, media_root = demo_data_root(), demo_root()
     else:
         root = resolve_data_dir(data_dir)
         media_root = Path(media_dir) if media_dir else root
-    path = find_file(root, cfg.modality, cfg.data_file)
-    media = media_index(media_root.resolve(), cfg.modality)
-    items: list[Item] = []
-    seen: dict[str, str] = {}
-    for lineno, record in read_jsonl(path):
-        where = f"{path}:{lineno}"
+    return find_file(root, cfg.modality, cfg.data_file), media_index(media_root.resolve(), cfg.modality)
+
+
+class _Builder:
+    """Record -> Item for one task's file, with one copy of each instruction type and length sentence."""
+
+    def __init__(self, task: Task, media: dict[str, Path]):
+        self.task, self.cfg, self.media = task, task.config, media
+        self.shared: dict[str, str] = {}
+
+    def skipped(self, record: dict[str, Any]) -> bool:
         restriction = record.get("restriction")
-        if isinstance(restriction, list) and restriction and restriction[0] in cfg.skip_types:
-            continue
-        rec = _parse_record(task, record, where)
-        if rec["id"] in seen:
-            raise InputError(where, "id", f"duplicate id {rec['id']} (first at {seen[rec['id']]})")
-        seen[rec["id"]] = where
-        key_points: tuple[str, ...] = ()
-        if cfg.aspect == "content":
-            kp = rec["key_point"]
+        return isinstance(restriction, list) and bool(restriction) and restriction[0] in self.cfg.skip_types
+
+    def check(self, record: dict[str, Any], where: str, seen: dict[str, str]) -> None:
+        """Every check of a record (InputError naming file:line and field); `item` reads it after.
+        `seen`: the ids so far -> where each was."""
+        _check_record(self.task, record, where)
+        item_id = str(record["id"])
+        if item_id in seen:
+            raise InputError(where, "id", f"duplicate id {item_id} (first at {seen[item_id]})")
+        seen[item_id] = where
+        if self.cfg.aspect == "content":
+            kp = record.get("key_point")
             if not isinstance(kp, list) or not all(isinstance(k, str) for k in kp):
                 raise InputError(where, "key_point", "content items need a list of key-point strings")
-            key_points = tuple(kp)
-        items.append(Item(
-            task=cfg.name, id=rec["id"], modality=cfg.modality, instruction=rec["instruction"],
-            reference=rec["reference"], instruction_type=rec["type"], dimension=cfg.dimensions[rec["type"]],
-            length_constraint=rec["constraint"], key_points=key_points, media=rec["media"],
-            media_path=media.get(Path(rec["media"]).name), source=where,
-        ))
-    if not items:
+
+    def item(self, record: dict[str, Any], where: str) -> Item:
+        """The Item of a record that passed `check` (no check is made again: ItemFile re-reads its file,
+        checked whole once, a block at a time)."""
+        cfg, shared = self.cfg, self.shared
+        turns: dict[Any, Any] = {t.get("from"): t.get("value") for t in record["conversations"] if isinstance(t, dict)}
+        kind, constraint = record["restriction"]
+        media = record[cfg.modality]
+        name = media
+        if "/" in name or name in ("", ".", ".."):
+            name = Path(name).name
+        return Item(
+            task=cfg.name, id=str(record["id"]), modality=cfg.modality,
+            instruction=turns["human"].replace("<image>", "").strip(), reference=turns["gpt"],
+            instruction_type=shared.setdefault(kind, kind), dimension=cfg.dimensions[kind],
+            length_constraint=shared.setdefault(constraint, constraint),
+            key_points=tuple(record["key_point"]) if cfg.aspect == "content" else (),
+            media=media, media_path=self.media.get(name), source=where,
+        )
+
+
+class ItemFile(Sequence[Item]):
+    """A task's items as places in its data file, read again a block at a time when iterated or sliced:
+    a million-item task costs ~12 bytes per item (plus its ids) instead of ~1 KB per Item. The file is
+    read and checked whole when this is made (every error is raised then, as load_items raises it), and
+    it must not change while the run reads it. A slice is another ItemFile; iterate it (or list() it)
+    for the Items."""
+
+    BLOCK = 4096
+
+    def __init__(self, path: Path, builder: _Builder, offsets: array[int], linenos: array[int], ids: set[str],
+                 start: int = 0, stop: int | None = None):
+        self.path, self.builder, self.offsets, self.linenos, self.ids = path, builder, offsets, linenos, ids
+        self.start, self.stop = start, len(offsets) if stop is None else stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ItemFile: ...
+
+    def __getitem__(self, index: int | slice) -> Item | ItemFile:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("ItemFile slices are contiguous")
+            return ItemFile(self.path, self.builder, self.offsets, self.linenos, self.ids, self.start + start,
+                            self.start + max(start, stop))
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        n = self.start + (index % len(self))
+        return self._read(n, n + 1)[0]
+
+    def __iter__(self) -> Iterator[Item]:
+        for start in range(self.start, self.stop, self.BLOCK):
+            yield from self._read(start, min(start + self.BLOCK, self.stop))
+
+    def _read(self, start: int, stop: int) -> list[Item]:
+        out: list[Item] = []
+        if start >= stop:
+            return out
+        item, name = self.builder.item, str(self.path)
+        with self.path.open("rb") as fh:
+            fh.seek(self.offsets[start])
+            position, n = self.offsets[start], start
+            for line in fh:
+                if position == self.offsets[n]:
+                    out.append(item(json.loads(line.decode("utf-8")), f"{name}:{self.linenos[n]}"))
+                    n += 1
+                    if n == stop:
+                        break
+                position += len(line)
+        if n != stop:
+            raise AnyCapError(f"{self.path} changed while the run was reading it")
+        return out
+
+
+def _scan(task: Task, data_dir: str | None, media_dir: str | None, keep: bool) -> list[Item] | ItemFile:
+    """Read and check every record; keep the Items (keep) or only their places in the file."""
+    path, media = _source(task, data_dir, media_dir)
+    builder = _Builder(task, media)
+    items: list[Item] = []
+    offsets, linenos = array("q"), array("l")
+    seen: dict[str, str] = {}
+    name = str(path)
+    for lineno, offset, record in read_jsonl_offsets(path):
+        if builder.skipped(record):
+            continue
+        where = f"{name}:{lineno}"
+        builder.check(record, where, seen)
+        if keep:
+            items.append(builder.item(record, where))
+        else:  # made into an Item when read again
+            offsets.append(offset)
+            linenos.append(lineno)
+    if not (items or offsets):
         raise AnyCapError(f"{path}: no items")
-    return items
+    return items if keep else ItemFile(path, builder, offsets, linenos, set(seen))
+
+
+def load_anycapeval_items(task: Task, data_dir: str | None, media_dir: str | None) -> list[Item]:
+    out = _scan(task, data_dir, media_dir, keep=True)
+    assert isinstance(out, list)
+    return out
+
+
+def anycapeval_item_file(task: Task, data_dir: str | None, media_dir: str | None) -> ItemFile:
+    """The same items as load_anycapeval_items, kept in the file (ItemFile) for a run of many items."""
+    out = _scan(task, data_dir, media_dir, keep=False)
+    assert isinstance(out, ItemFile)
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..prompts import Template
-from ..text import ConstraintParseError, LengthConstraint, parse_length_constraint
+from ..text import ConstraintParseError, LengthConstraint, count_words, count_words_v1, parse_length_constraint
 from ..types import (
     GENERATION_ERROR,
     JUDGE_ERROR,
@@ -26,7 +26,7 @@ from ..types import (
     Score,
     Status,
 )
-from .aggregate import Ratio
+from .aggregate import Ratio, RatioColumns, aggregate_columns
 
 # Share of items meeting their length constraint; items whose constraint could not be read
 # (length_ok None) count in neither numerator nor denominator.
@@ -35,6 +35,40 @@ LENGTH_COMPLIANCE = Ratio(lambda m: 1.0 if m["length_ok"] else 0.0, lambda m: 0.
 
 def unparsed_constraints(scores: list[Score]) -> list[str]:
     return sorted({s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
+
+
+class ScoreList:
+    """A task's scores as the runner produces them, for `result` at the end: the default keeps every
+    Score and calls the scorer's `aggregate` (fine for benchmarks of a few thousand items)."""
+
+    def __init__(self, scorer: ScorerBase):
+        self.scorer = scorer
+        self.scores: list[Score] = []
+
+    def add(self, score: Score) -> None:
+        self.scores.append(score)
+
+    def result(self, dims_order: list[str]) -> dict[str, Any]:
+        return self.scorer.aggregate(self.scores, dims_order)
+
+
+class RatioTally(ScoreList):
+    """For scorers whose aggregate is `aggregate(scores, dims, self.ratios())` plus the unreadable
+    length constraints (KPD, style): only the ratio columns are kept (RatioColumns), so memory per
+    item is a few numbers, not a Score. `aggregate` runs through this same path, so both agree."""
+
+    def __init__(self, scorer: ScorerBase):
+        super().__init__(scorer)
+        self.columns = RatioColumns(scorer.ratios())
+        self.unparsed: set[str] = set()
+
+    def add(self, score: Score) -> None:
+        self.columns.add(score)
+        if score.status == OK and score.metrics["length_ok"] is None:
+            self.unparsed.add(score.metrics["constraint"])
+
+    def result(self, dims_order: list[str]) -> dict[str, Any]:
+        return self.scorer.finish(aggregate_columns(self.columns, dims_order), sorted(self.unparsed))
 
 
 class ScorerBase:
@@ -75,14 +109,21 @@ class ScorerBase:
     def request(self, item: Item, prediction: Prediction, template: Template) -> JudgeRequest:
         raise NotImplementedError
 
-    def length_check(self, item: Item, caption: str) -> tuple[bool | None, str]:
+    def length_check(self, item: Item, caption: str, words: int | None = None) -> tuple[bool | None, str]:
         """(passes?, description). None = the constraint could not be read: reported, never
-        silently passed — except under anycap_v1, where the official scripts pass it."""
+        silently passed — except under anycap_v1, where the official scripts pass it. `words`: the
+        caption's words, counted as the protocol counts them, when the caller has counted them already."""
         try:
             constraint: LengthConstraint = parse_length_constraint(item.length_constraint)
         except ConstraintParseError as exc:
             return (True if self.v1 else None), f"unparsed: {exc}"
-        return constraint.check(caption, v1=self.v1), constraint.describe()
+        if words is None or constraint.unit != "words":
+            return constraint.check(caption, v1=self.v1), constraint.describe()
+        return constraint.accepts(words), constraint.describe()
+
+    def count_words(self, caption: str) -> int:
+        """The caption's words, as this protocol counts them."""
+        return count_words_v1(caption) if self.v1 else count_words(caption)
 
     def unscored(self, item: Item, prediction: Prediction, judgments: list[Judgment]) -> Score | None:
         """A Score for an item that does not count (generation/judge failure, skip), else None."""
@@ -112,3 +153,19 @@ class ScorerBase:
 
     def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def tally(self) -> ScoreList:
+        """Where the runner puts each Score of a task; `.result(dims_order)` is the aggregate."""
+        return ScoreList(self)
+
+    def finish(self, result: dict[str, Any], unparsed: list[str]) -> dict[str, Any]:
+        """RatioTally scorers: the last touches to `aggregate_columns`' result."""
+        result["average"]["unparsed_constraints"] = unparsed
+        return result
+
+    def aggregate_ratios(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+        """`aggregate` for a RatioTally scorer: the same path the runner's tally takes."""
+        tally = RatioTally(self)
+        for score in scores:
+            tally.add(score)
+        return tally.result(dims_order)

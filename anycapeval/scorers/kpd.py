@@ -11,10 +11,9 @@ from typing import Any
 
 from ..judges.roles import CONTENT
 from ..prompts import Template, format_key_points
-from ..text import count_words, count_words_v1
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
-from .aggregate import Ratio, aggregate
-from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
+from .aggregate import Ratio
+from .base import LENGTH_COMPLIANCE, RatioTally, ScoreList, ScorerBase
 
 
 class KPDScorer(ScorerBase):
@@ -43,9 +42,9 @@ class KPDScorer(ScorerBase):
         if len(decisions) != len(item.key_points):  # the judge layer validates this; never score a mismatch
             raise ValueError(f"{item.task}/{item.id}: {len(decisions)} decisions for {len(item.key_points)} key points")
         matched = sum(decisions)
-        length_ok, constraint = self.length_check(item, prediction.caption)
+        words = self.count_words(prediction.caption)
+        length_ok, constraint = self.length_check(item, prediction.caption, words)
         penalized = max(matched - 1, 0) if length_ok is False else matched
-        words = count_words_v1(prediction.caption) if self.v1 else count_words(prediction.caption)
         return Score(item.task, item.id, item.dimension, OK, metrics={
             "matched": matched, "matched_after_penalty": penalized, "key_points": len(item.key_points),
             "words": words, "length_ok": length_ok, "constraint": constraint,
@@ -65,10 +64,15 @@ class KPDScorer(ScorerBase):
         return ratios
 
     def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        result = aggregate(scores, dims_order, self.ratios())
+        return self.aggregate_ratios(scores, dims_order)
+
+    def tally(self) -> ScoreList:
+        return RatioTally(self)
+
+    def finish(self, result: dict[str, Any], unparsed: list[str]) -> dict[str, Any]:
         if self.v1:
             result["average"]["keypoint_recall"] = result["average"].pop("overall_recall")
             for entry in result["dimensions"].values():
                 entry.pop("overall_recall")
-        result["average"]["unparsed_constraints"] = unparsed_constraints(scores)
+        result["average"]["unparsed_constraints"] = unparsed
         return result

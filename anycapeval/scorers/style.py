@@ -12,10 +12,10 @@ from typing import Any
 
 from ..judges.roles import STYLE
 from ..prompts import Template
-from ..text import count_words, count_words_v1, within_reference_band
+from ..text import count_words, within_reference_band
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
-from .aggregate import Ratio, aggregate
-from .base import LENGTH_COMPLIANCE, ScorerBase, unparsed_constraints
+from .aggregate import Ratio
+from .base import LENGTH_COMPLIANCE, RatioTally, ScoreList, ScorerBase
 
 BAND_TYPES = ("brief", "detail")
 CAP = 1
@@ -40,12 +40,12 @@ class StyleRubricScorer(ScorerBase):
             return failed
         judgment = judgments[0]
         raw = int(judgment.value)
-        length_ok, constraint = self.length_check(item, prediction.caption)
+        words = self.count_words(prediction.caption)
+        length_ok, constraint = self.length_check(item, prediction.caption, words)
         in_band = True
         if not self.v1 and item.instruction_type in BAND_TYPES:
             in_band = within_reference_band(prediction.caption, item.reference)
         capped = min(raw, CAP) if (length_ok is False or not in_band) else raw
-        words = count_words_v1(prediction.caption) if self.v1 else count_words(prediction.caption)
         return Score(item.task, item.id, item.dimension, OK, metrics={
             "judge_score": raw, "style_score": capped, "length_ok": length_ok, "constraint": constraint,
             "within_reference_band": in_band, "words": words, "reference_words": count_words(item.reference),
@@ -60,6 +60,7 @@ class StyleRubricScorer(ScorerBase):
         }
 
     def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        result = aggregate(scores, dims_order, self.ratios())
-        result["average"]["unparsed_constraints"] = unparsed_constraints(scores)
-        return result
+        return self.aggregate_ratios(scores, dims_order)
+
+    def tally(self) -> ScoreList:
+        return RatioTally(self)

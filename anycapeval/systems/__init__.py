@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..chat import SECRET_ARG
@@ -56,7 +57,10 @@ KINDS = (
                "VidCapBench, AnyCap audio captioning)", {}),
     SystemKind("openai", "openai:<model>", "any OpenAI-compatible chat server (OpenAI, vLLM, SGLang, Ollama, "
                "llama.cpp, Azure's v1 endpoint); images as data URLs, video as frames with timestamps, audio as "
-               "input_audio; any other key=value is sent to the server as is (extra_body)", OPENAI_ARGS),
+               "input_audio; any other key=value is sent to the server as is (extra_body)",
+               {**OPENAI_ARGS, "batch": "true: captions through the OpenAI Batch API at its price, polled until done; "
+                "a killed run re-run polls the same batches (false)",
+                "batch_retry": "batch lines that failed: asked again online, or in follow-up batches (online)"}),
     SystemKind("azure", "azure:<deployment>", "a deployment on an Azure OpenAI classic endpoint "
                "(/openai/deployments/...; key from $AZURE_OPENAI_API_KEY or key_file)",
                {**OPENAI_ARGS, "base_url": "the resource endpoint, https://RESOURCE.openai.azure.com (required)",
@@ -106,8 +110,9 @@ def check_args(kind: str, args: dict[str, str]) -> None:
         raise AnyCapError(f"{kind}: unknown --model-args {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
 
 
-def make_system(spec: str, items: list[Item], all_ids: dict[str, set[str]], *, model_args: dict[str, str] | None = None,
-                base: str | None = None, base_args: dict[str, str] | None = None,
+def make_system(spec: str, items: Iterable[Item], all_ids: dict[str, set[str]], *,
+                model_args: dict[str, str] | None = None, base: str | None = None,
+                base_args: dict[str, str] | None = None,
                 concurrency: int = 8) -> SystemBase:
     """The system for `spec`. `items` are every selected item (for matching imported captions),
     `all_ids` each task's ids; `concurrency` is the default for systems with requests in flight."""

@@ -21,6 +21,9 @@ class SystemBase:
     base: SystemBase | None = None  # acm: the system whose captions it refines
     base_spec: str | None = None
     notes: Sequence[str] = ()  # warnings about how it was set up, shown once and kept in the summary
+    batch_api: bool = False  # generates through the OpenAI Batch API: `batch_work`, `batch_client`, `batch_retry`
+    batch_client: Any = None  # the ChatClient whose server takes the batches
+    batch_retry: str = "online"  # failed batch lines: asked online, or in follow-up batches ("batch")
 
     @property
     def identity(self) -> dict[str, Any] | None:
@@ -37,6 +40,10 @@ class SystemBase:
     async def generate_batch(self, items: list[Item]) -> list[Prediction]:
         """Predictions in item order; called with `batch_size` items when that is set."""
         return [await self.generate(item) for item in items]
+
+    def batch_work(self, key: str, item: Item) -> Any:
+        """An `anycapeval.batch.Work` for this item, or its Prediction at once (when batch_api)."""
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release clients and models bound to the event loop; called once when the run ends."""

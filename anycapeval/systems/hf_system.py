@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from ..distributed import local_device
 from ..media import MediaError, load_audio, load_image, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 from .base import SystemBase
@@ -101,9 +102,7 @@ class HFSystem(SystemBase):
         import torch
         import transformers
 
-        device = self.device_arg
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = local_device(self.device_arg)  # under torchrun / accelerate launch: cuda:LOCAL_RANK
         dtype_name = self.dtype_arg
         if dtype_name == "auto":
             dtype_name = "bfloat16" if device.startswith("cuda") else "float32"
@@ -142,7 +141,12 @@ class HFSystem(SystemBase):
             intro = {"type": "text", "text": f"A {video.duration:.1f}-second video, shown as {len(video.frames)} "
                      f"frames in order, taken at {stamps}."}
             return [intro, *({"type": "image"} for _ in video.frames), text], {"images": list(video.frames)}
-        rate = int(getattr(getattr(processor, "feature_extractor", None), "sampling_rate", 16000))
+        extractor = getattr(processor, "feature_extractor", None)
+        if extractor is None:  # a vision-only model: every audio item would fail the same way, so stop here
+            raise AnyCapError(f"{self.spec} has no audio input (its processor, {type(processor).__name__}, has no "
+                              f"feature extractor) and cannot caption the audio task {item.task}; leave the audio "
+                              "tasks out of --tasks, or use an audio-capable model")
+        rate = int(getattr(extractor, "sampling_rate", 16000))
         return [{"type": "audio"}, text], {"audio": [load_audio(path, rate)]}
 
     def _run(self, items: list[Item], prepared: list[tuple[list[dict[str, Any]], dict[str, list[Any]]]]

@@ -13,7 +13,8 @@ import asyncio
 import os
 from typing import Any
 
-from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, param_value, read_api_key
+from ..batch import Unsendable, Work
+from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, ChatReply, param_value, read_api_key
 from ..media import MediaError, audio_payload, image_data_url, image_to_data_url, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
 from .base import SystemBase
@@ -22,7 +23,7 @@ from .base import SystemBase
 # fast or how stubbornly it is asked.
 _DEFAULTS: dict[str, Any] = {"max_tokens": 512, "temperature": 0.0, "seed": 1234, "frames": 8, "max_side": 1024}
 # --model-args this system reads itself; any other key is sent to the server as is (extra_body)
-OWN_ARGS = ("base_url", "key_file", "concurrency", "media", *_DEFAULTS, *CLIENT_PARAMS)
+OWN_ARGS = ("base_url", "key_file", "concurrency", "media", "batch", "batch_retry", *_DEFAULTS, *CLIENT_PARAMS)
 
 
 def _number(args: dict[str, str], key: str, kind: type, default: Any) -> Any:
@@ -64,6 +65,19 @@ class OpenAISystem(SystemBase):
             reasoning_effort=args.get("reasoning_effort"), family=args.get("family"), extra_body=extra,
             settings_hint="key_file and base_url in --model-args")
         self.notes = self.chat.notes
+        # batch=true: captions through the OpenAI Batch API at its price (anycapeval.batch); not in the identity,
+        # since the request is the same either way
+        batch = str(args.get("batch", "false")).lower()
+        if batch not in ("true", "false", "1", "0", "yes", "no"):
+            raise AnyCapError(f"--model-args batch={batch!r}: use true or false")
+        self.batch_api = batch in ("true", "1", "yes")
+        if self.batch_api and kind != "openai":
+            raise AnyCapError(f"{self.spec}: batch=true works with openai: systems only (Azure batches take other "
+                              "routes)")
+        self.batch_retry = args.get("batch_retry", "online")
+        if self.batch_retry not in ("online", "batch"):
+            raise AnyCapError(f"--model-args batch_retry={self.batch_retry!r}: use online or batch")
+        self.batch_client = self.chat
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -102,17 +116,39 @@ class OpenAISystem(SystemBase):
             parts = await asyncio.to_thread(self.content, item)  # decoding video is CPU work
         except MediaError as exc:
             return Prediction(item.task, item.id, self.spec, "", GENERATION_ERROR, str(exc))
+        return self._prediction(item, await self.chat.complete(parts, check=_caption, accept_truncated=True))
 
-        def check(text: str) -> str:
-            if not text.strip():
-                raise AnswerError("the server returned an empty caption")
-            return text.strip()
-
-        reply = await self.chat.complete(parts, check=check, accept_truncated=True)
+    def _prediction(self, item: Item, reply: ChatReply, batch_id: str = "") -> Prediction:
         return Prediction(item.task, item.id, self.spec, reply.value if reply.ok else "",
                           OK if reply.ok else GENERATION_ERROR, reply.error, usage=reply.usage,
                           served_model=reply.served_model, system_fingerprint=reply.system_fingerprint,
-                          finish_reason=reply.finish_reason)
+                          finish_reason=reply.finish_reason, batch_id=batch_id)
+
+    def batch_work(self, key: str, item: Item) -> Work[Prediction]:
+        """The item as a batch line (the same body as online, built when the batch file is written); its
+        caption is read as online."""
+        def body() -> dict[str, Any]:
+            try:
+                return self.chat.request_body(self.content(item))
+            except MediaError as exc:
+                raise Unsendable(Prediction(item.task, item.id, self.spec, "", GENERATION_ERROR, str(exc))) from None
+
+        def read(completion: dict[str, Any], batch_id: str) -> Prediction:
+            return self._prediction(item, self.chat.read_completion(completion, check=_caption), batch_id)
+
+        def fail(error: str, batch_id: str) -> Prediction:
+            return Prediction(item.task, item.id, self.spec, "", GENERATION_ERROR, error, batch_id=batch_id)
+
+        async def online(why: str) -> Prediction:
+            return await self.generate(item)
+
+        return Work(key, body, read, fail, online)
 
     async def aclose(self) -> None:
         await self.chat.aclose()
+
+
+def _caption(text: str) -> str:
+    if not text.strip():
+        raise AnswerError("the server returned an empty caption")
+    return text.strip()

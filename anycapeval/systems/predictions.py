@@ -9,6 +9,7 @@ ignored; an unknown id or medium, an ambiguous match and a duplicate are errors 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..types import GENERATION_ERROR, OK, InputError, Item, Prediction
@@ -27,7 +28,7 @@ def _norm(text: str) -> str:
 
 
 class _Matcher:
-    def __init__(self, items: list[Item], all_ids: dict[str, set[str]]):
+    def __init__(self, items: Iterable[Item], all_ids: dict[str, set[str]]):
         self.all_ids = all_ids
         self.tasks = sorted(all_ids)
         self.by_name: dict[str, list[Item]] = {}
@@ -86,7 +87,7 @@ class PredictionsSystem(SystemBase):
     cacheable = False
     needs_media = False
 
-    def __init__(self, path: str | Path, items: list[Item], all_ids: dict[str, set[str]]):
+    def __init__(self, path: str | Path, items: Iterable[Item], all_ids: dict[str, set[str]]):
         self.path = Path(path)
         self.spec = f"predictions:{self.path.name}"
         self.format, records = read_predictions(self.path)
