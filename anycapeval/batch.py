@@ -28,7 +28,7 @@ from rich.progress import Progress
 
 from .batch_table import BatchTable
 from .chat import ChatClient, ChatFatalError, _server_words
-from .retry import back_off
+from .retry import back_off, is_transient, retry_after_s, transient_status
 from .store import Cache
 from .types import OK
 
@@ -305,7 +305,7 @@ def _line(batch_id: str, text: str) -> tuple[str, Line] | None:
         return key, Line(batch_id, completion=body)
     inner = body.get("error", body) if isinstance(body, dict) else body
     words = inner.get("message") if isinstance(inner, dict) and inner.get("message") else str(inner)[:300]
-    resend = not isinstance(status, int) or status in (408, 409, 429) or status >= 500
+    resend = not isinstance(status, int) or transient_status(status)
     return key, Line(batch_id, error=f"HTTP {status}: {words}", resend=resend)
 
 
@@ -317,12 +317,12 @@ async def _api(chat: ChatClient, what: str, call: Callable[..., Awaitable[Any]],
         try:
             return await call(*args, **kwargs)
         except openai.APIStatusError as exc:
-            status = exc.status_code
-            if not (status in (408, 409, 429) or status >= 500) or attempt == chat.max_attempts:
+            if not is_transient(exc) or attempt == chat.max_attempts:
                 raise ChatFatalError(f"{chat.label} at {chat.base_url or 'api.openai.com'}: cannot {what}: HTTP "
-                                     f"{status}: {_server_words(exc)}") from None
+                                     f"{exc.status_code}: {_server_words(exc)}") from None
+            await back_off(attempt, chat.retry_base_s, retry_after_s(exc))
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             if attempt == chat.max_attempts:
                 raise ChatFatalError(f"{chat.label}: cannot {what}: {type(exc).__name__}: {exc}") from None
-        await back_off(attempt, chat.retry_base_s, None)
+            await back_off(attempt, chat.retry_base_s, None)
     raise AssertionError("unreachable")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .retry import AdaptiveLimiter, back_off, retry_after_s, server_says_retry
+from .retry import AdaptiveLimiter, back_off, is_transient, retry_after_s
 from .types import AnyCapError
 
 FAMILIES = ("chat", "reasoning", "audio")
@@ -307,8 +307,7 @@ class ChatClient:
                                      "Use a model that takes this content type, or --judge-media never / "
                                      "media=never for text only.") from None
                 error = f"HTTP {status}: {message}"
-                should_retry = server_says_retry(exc)
-                transient = status in (408, 409, 429) or status >= 500 if should_retry is None else should_retry
+                transient = is_transient(exc)
                 if status == 429:
                     self.limiter.on_rate_limited()
                 if not transient or status == 500:  # a 500 may be a server's way of refusing the request

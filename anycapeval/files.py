@@ -41,22 +41,13 @@ def media_index(root: Path, modality: str) -> dict[str, Path]:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) for every non-blank line; a bad line is an error naming file and line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}", "<line>", f"not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}:{lineno}", "<line>", "expected a JSON object")
-            yield lineno, record
+    for lineno, _, record in read_jsonl_offsets(path):
+        yield lineno, record
 
 
 def read_jsonl_offsets(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """(line number, byte offset of the line, record) for every non-blank line, with read_jsonl's errors;
-    lines end at b"\n" (a file with bare "\r" line ends reads as one line)."""
+    """(line number, byte offset of the line, record) for every non-blank line; a bad line is an error
+    naming file and line. Lines end at b"\n" (a file with bare "\r" line ends reads as one line)."""
     with path.open("rb") as fh:
         offset = 0
         for lineno, line in enumerate(fh, 1):
@@ -64,7 +55,7 @@ def read_jsonl_offsets(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line.decode("utf-8"))  # decoded as read_jsonl's text mode would
+                record = json.loads(line.decode("utf-8"))
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{lineno}", "<line>", f"not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict):

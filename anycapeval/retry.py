@@ -50,6 +50,17 @@ def server_says_retry(exc: Any) -> bool | None:
     return {"true": True, "false": False}.get(value)
 
 
+def transient_status(status: int) -> bool:
+    """A reply status worth asking again after a wait: timeout, conflict, rate limit, server error."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def is_transient(exc: Any) -> bool:
+    """Whether an error reply is worth asking again: the server's `x-should-retry`, else its status."""
+    says = server_says_retry(exc)
+    return transient_status(exc.status_code) if says is None else says
+
+
 async def back_off(attempt: int, base_s: float, retry_after: float | None) -> None:
     """Wait before attempt `attempt + 1`."""
     if retry_after is not None:

@@ -94,6 +94,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
 
 
+def progress_bars(disable: bool = False) -> Progress:
+    """The run's progress display: one bar per stage and task, with counts and elapsed time."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, disable=disable)
+
+
 def judgment_key(judge: JudgeBase, request: JudgeRequest) -> str:
     """Cache key of a judgment: the judge's identity + the role + the prompt + the media's hash."""
     return judgment_keys(judge)(request)
@@ -171,8 +177,7 @@ class Runner:
         always) and the slices are gathered on rank 0, in item order, for run_task. Returns whether this
         rank goes on to judge, score and write: rank 0 does; the others close their system and stop."""
         mine: dict[str, list[Prediction]] = {}
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=console, disable=launch.rank != 0) as progress:
+        with progress_bars(disable=launch.rank != 0) as progress:
             for task in self.tasks:
                 items = items_by_task[task.name]
                 start, stop = distributed.rank_slice(len(items), system.batch_size or 1, launch, CHUNK_ITEMS)
@@ -414,10 +419,9 @@ class Runner:
                                    "tasks": {}}
         if options.shard:  # a part of a run: `anycapeval merge` drops this when it joins the shards
             summary["shard"] = f"{options.shard[0]}/{options.shard[1]}"
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         self.rows = RunRows(run_dir)  # the row files, streamed to temporary files until the run is done
         try:
-            with Progress(*columns, console=console, transient=False) as bars, bulk_gc():
+            with progress_bars() as bars, bulk_gc():
                 stages = OneBarPerStage(bars)
                 for task in self.tasks:
                     summary["tasks"][task.name] = await self.run_task(task, system, items_by_task[task.name],

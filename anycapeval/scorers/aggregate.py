@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +56,6 @@ class RatioColumns:
                 value = fn(metrics)
                 append(_NAN if value is None else value)
 
-    def extend(self, scores: Iterable[Score]) -> None:
-        for score in scores:
-            self.add(score)
-
     def __len__(self) -> int:
         return len(self.status_codes)
 
@@ -86,12 +82,6 @@ def counts(scores: Sequence[Score]) -> dict[str, int]:
         "n_generation_error": status.count(GENERATION_ERROR),
         "n_skipped": len(status) - status.count(OK) - status.count(JUDGE_ERROR) - status.count(GENERATION_ERROR),
     }
-
-
-def aggregate(scores: Sequence[Score], dims_order: Sequence[str], ratios: dict[str, Ratio]) -> dict[str, Any]:
-    columns = RatioColumns(ratios)
-    columns.extend(scores)
-    return aggregate_columns(columns, dims_order)
 
 
 def aggregate_columns(columns: RatioColumns, dims_order: Sequence[str]) -> dict[str, Any]:

@@ -33,10 +33,6 @@ from .aggregate import Ratio, RatioColumns, aggregate_columns
 LENGTH_COMPLIANCE = Ratio(lambda m: 1.0 if m["length_ok"] else 0.0, lambda m: 0.0 if m["length_ok"] is None else 1.0)
 
 
-def unparsed_constraints(scores: list[Score]) -> list[str]:
-    return sorted({s.metrics["constraint"] for s in scores if s.status == OK and s.metrics["length_ok"] is None})
-
-
 class ScoreList:
     """A task's scores as the runner produces them, for `result` at the end: the default keeps every
     Score and calls the scorer's `aggregate` (fine for benchmarks of a few thousand items)."""
@@ -53,11 +49,12 @@ class ScoreList:
 
 
 class RatioTally(ScoreList):
-    """For scorers whose aggregate is `aggregate(scores, dims, self.ratios())` plus the unreadable
-    length constraints (KPD, style): only the ratio columns are kept (RatioColumns), so memory per
-    item is a few numbers, not a Score. `aggregate` runs through this same path, so both agree."""
+    """A RatioScorer's tally: only the ratio columns are kept (RatioColumns), so memory per item is a
+    few numbers, not a Score."""
 
-    def __init__(self, scorer: ScorerBase):
+    scorer: RatioScorer
+
+    def __init__(self, scorer: RatioScorer):
         super().__init__(scorer)
         self.columns = RatioColumns(scorer.ratios())
         self.unparsed: set[str] = set()
@@ -158,14 +155,22 @@ class ScorerBase:
         """Where the runner puts each Score of a task; `.result(dims_order)` is the aggregate."""
         return ScoreList(self)
 
-    def finish(self, result: dict[str, Any], unparsed: list[str]) -> dict[str, Any]:
-        """RatioTally scorers: the last touches to `aggregate_columns`' result."""
-        result["average"]["unparsed_constraints"] = unparsed
-        return result
 
-    def aggregate_ratios(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        """`aggregate` for a RatioTally scorer: the same path the runner's tally takes."""
-        tally = RatioTally(self)
+class RatioScorer(ScorerBase):
+    """A scorer whose metrics are ratios over its scored items (`ratios()`: KPD, style), aggregated
+    with bootstrap CIs plus the length constraints that could not be read. The runner keeps only the
+    ratio columns (RatioTally), and `aggregate` takes the same path, so both give the same numbers."""
+
+    def tally(self) -> RatioTally:
+        return RatioTally(self)
+
+    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
+        tally = self.tally()
         for score in scores:
             tally.add(score)
         return tally.result(dims_order)
+
+    def finish(self, result: dict[str, Any], unparsed: list[str]) -> dict[str, Any]:
+        """The last touches to `aggregate_columns`' result."""
+        result["average"]["unparsed_constraints"] = unparsed
+        return result

@@ -13,10 +13,10 @@ from ..judges.roles import CONTENT
 from ..prompts import Template, format_key_points
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio
-from .base import LENGTH_COMPLIANCE, RatioTally, ScoreList, ScorerBase
+from .base import LENGTH_COMPLIANCE, RatioScorer
 
 
-class KPDScorer(ScorerBase):
+class KPDScorer(RatioScorer):
     name = "kpd"
     judge_roles = (CONTENT,)
 
@@ -63,16 +63,9 @@ class KPDScorer(ScorerBase):
             ratios["overall_recall"] = Ratio(lambda m: m[key], lambda m: m["key_points"], average="micro")
         return ratios
 
-    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        return self.aggregate_ratios(scores, dims_order)
-
-    def tally(self) -> ScoreList:
-        return RatioTally(self)
-
     def finish(self, result: dict[str, Any], unparsed: list[str]) -> dict[str, Any]:
         if self.v1:
             result["average"]["keypoint_recall"] = result["average"].pop("overall_recall")
             for entry in result["dimensions"].values():
                 entry.pop("overall_recall")
-        result["average"]["unparsed_constraints"] = unparsed
-        return result
+        return super().finish(result, unparsed)

@@ -8,20 +8,18 @@ length cap, since the official code leaves the ±30 % rule to the prompt).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..judges.roles import STYLE
 from ..prompts import Template
 from ..text import count_words, within_reference_band
 from ..types import OK, Item, JudgeRequest, Judgment, Prediction, Score
 from .aggregate import Ratio
-from .base import LENGTH_COMPLIANCE, RatioTally, ScoreList, ScorerBase
+from .base import LENGTH_COMPLIANCE, RatioScorer
 
 BAND_TYPES = ("brief", "detail")
 CAP = 1
 
 
-class StyleRubricScorer(ScorerBase):
+class StyleRubricScorer(RatioScorer):
     name = "style_rubric"
     judge_roles = (STYLE,)
 
@@ -58,9 +56,3 @@ class StyleRubricScorer(ScorerBase):
             "judge_score_uncapped": Ratio(lambda m: m["judge_score"], lambda m: 1.0, average=average),
             "length_compliance": LENGTH_COMPLIANCE,
         }
-
-    def aggregate(self, scores: list[Score], dims_order: list[str]) -> dict[str, Any]:
-        return self.aggregate_ratios(scores, dims_order)
-
-    def tally(self) -> ScoreList:
-        return RatioTally(self)

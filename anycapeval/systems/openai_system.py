@@ -67,10 +67,10 @@ class OpenAISystem(SystemBase):
         self.notes = self.chat.notes
         # batch=true: captions through the OpenAI Batch API at its price (anycapeval.batch); not in the identity,
         # since the request is the same either way
-        batch = str(args.get("batch", "false")).lower()
-        if batch not in ("true", "false", "1", "0", "yes", "no"):
+        batch = param_value(str(args.get("batch", "false")))
+        if not isinstance(batch, bool):
             raise AnyCapError(f"--model-args batch={batch!r}: use true or false")
-        self.batch_api = batch in ("true", "1", "yes")
+        self.batch_api = batch
         if self.batch_api and kind != "openai":
             raise AnyCapError(f"{self.spec}: batch=true works with openai: systems only (Azure batches take other "
                               "routes)")
