@@ -12,6 +12,7 @@ from .readers.anycapeval import anycapeval_item_file, load_anycapeval_items
 from .readers.mia import load_mia_items
 from .readers.reference import load_reference_items
 from .readers.vidcap import load_vidcap_items
+from .store import Cache
 from .task_config import Task
 from .types import AnyCapError, Item
 
@@ -35,13 +36,15 @@ def load_items(task: Task, data_dir: str | Path | None = None, media_dir: str | 
     return items
 
 
-def item_source(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None) -> Sequence[Item]:
+def item_source(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None,
+                cache: Cache | None = None) -> Sequence[Item]:
     """The task's items for a run: the same as load_items, but an AnyCapEval-layout file's items stay in
     the file (readers.anycapeval.ItemFile: read a block at a time), so a task of a million items is not
-    held in memory. Slices of it are lazy too; list() one for its Items."""
+    held in memory. Slices of it are lazy too; list() one for its Items. With a cache, the file's check
+    is remembered there (a file with the same bytes is not checked again)."""
     if task.config.dataset in ("anycapeval", "demo"):
         return anycapeval_item_file(task, None if data_dir is None else str(data_dir),
-                                    None if media_dir is None else str(media_dir))
+                                    None if media_dir is None else str(media_dir), cache)
     return load_items(task, data_dir, media_dir)
 
 

@@ -377,7 +377,8 @@ class Runner:
         at a time, and every_item reads them again for a system that matches captions to items."""
         options = self.options
         items_by_task = {t.name: item_source(t, options.data_dir,
-                                             options.media_dirs.get(t.config.modality) or options.media_dir)
+                                             options.media_dirs.get(t.config.modality) or options.media_dir,
+                                             self.cache)
                          for t in self.tasks}
         all_ids = {name: getattr(items, "ids", None) or {i.id for i in items} for name, items in items_by_task.items()}
         every_item = ItemChain(items_by_task.values())

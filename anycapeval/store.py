@@ -52,6 +52,8 @@ class Cache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
                         "value TEXT NOT NULL, created REAL DEFAULT (julianday('now')))")
+        self.db.execute("CREATE TABLE IF NOT EXISTS checked_files (key TEXT PRIMARY KEY, offsets BLOB NOT NULL, "
+                        "linenos BLOB NOT NULL, ids TEXT NOT NULL)")
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -74,6 +76,16 @@ class Cache:
             with self.db:  # BEGIN ... COMMIT
                 self.db.execute("BEGIN")
                 self.db.executemany("INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)", rows)
+
+    def checked_file(self, key: str) -> tuple[bytes, bytes, list[str]] | None:
+        """A data file's remembered check (readers.anycapeval.ItemFile): its items' byte offsets and line
+        numbers (array bytes) and ids, under a key that holds the file's sha256."""
+        row = self.db.execute("SELECT offsets, linenos, ids FROM checked_files WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def remember_checked_file(self, key: str, offsets: bytes, linenos: bytes, ids: list[str]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO checked_files (key, offsets, linenos, ids) VALUES (?, ?, ?, ?)",
+                        (key, offsets, linenos, _VALUE_ENCODER.encode(ids)))
 
     def close(self) -> None:
         self.db.close()

@@ -97,3 +97,30 @@ def test_unknown_task_cli(tmp_path, isolated_cache):
                      isolated_cache, tmp_path)
     assert result.returncode == 2 and "unknown task or group 'nope'" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_remembered_check_is_used_only_for_the_same_bytes(tmp_path, monkeypatch):
+    """A data file checked once is not read whole again (the warm re-run of a big task); any change to
+    its bytes makes it checked again, so a broken record still stops the run with file:line:field."""
+    from anycapeval.data import item_source
+    from anycapeval.readers import anycapeval as reader
+    from anycapeval.store import Cache
+
+    scans = []
+    real_scan = reader._scan
+    monkeypatch.setattr(reader, "_scan", lambda p, b, keep: scans.append(keep) or real_scan(p, b, keep))
+    records = [dict(RECORD, id=n, key_point=[f"mention thing {n} (thing)"]) for n in range(5)]
+    root = official_dir(tmp_path / "data", [json.dumps(r) for r in records])
+    cache, task = Cache(tmp_path / "cache.sqlite"), image_content_task()
+    first = item_source(task, root, cache=cache)
+    again = item_source(task, root, cache=Cache(tmp_path / "cache.sqlite"))  # another process, same cache
+    assert scans == [False]  # the second source read nothing but the file's hash
+    assert list(again) == list(first) == load_items(task, root) and again.ids == first.ids == {str(n) for n in range(5)}
+    assert list(again[2:4]) == list(first)[2:4] and [i.source.rsplit(":", 1)[1] for i in again] == list("12345")
+
+    data = root / "image" / "anycapeval_image_ref_content.jsonl"
+    records[3]["restriction"] = ["dance", "one sentence"]  # same file name, new bytes
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    with pytest.raises(InputError, match=r"jsonl:4: field 'restriction'.*dance"):
+        item_source(task, root, cache=cache)
+    assert scans == [False, True, False]  # load_items keeps its items; the changed file was checked again
