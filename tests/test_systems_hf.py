@@ -70,6 +70,16 @@ def test_a_vision_only_model_on_an_audio_task_stops_with_what_to_do(models):
         system._prepare(item, processor)
 
 
+def test_an_audio_only_model_on_image_and_video_tasks_stops_with_what_to_do(models):
+    system = HFSystem(str(models["audio"]), {})
+    _, processor, _ = system._load()
+    for task in ("demo_image_content", "demo_video_style"):
+        item = load_items(resolve_tasks(task)[0])[0]
+        with pytest.raises(AnyCapError, match=f"has no image input .* cannot caption the {item.modality} task "
+                           f"{task}; leave the image and video tasks out of --tasks"):
+            system._prepare(item, processor)
+
+
 def test_cached_rerun_never_loads_the_model(models, tmp_path, monkeypatch):
     opts = dict(model=f"hf:{models['vision']}", tasks="demo_image_content", judge="fake:perfect",
                 cache_path=tmp_path / "c.db", model_args={"max_new_tokens": "5"})

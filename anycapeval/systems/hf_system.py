@@ -131,11 +131,17 @@ class HFSystem(SystemBase):
         if path is None:
             raise MediaError(item.media, "not found (pass --media-dir)")
         text = {"type": "text", "text": item.instruction}
+        native_video = self.video_mode == "auto" and getattr(processor, "video_processor", None) is not None
+        if item.modality in ("image", "video") and getattr(processor, "image_processor", None) is None \
+                and not (item.modality == "video" and native_video):  # an audio-only model: stop, as below
+            raise AnyCapError(f"{self.spec} has no image input (its processor, {type(processor).__name__}, has no "
+                              f"image processor) and cannot caption the {item.modality} task {item.task}; leave "
+                              "the image and video tasks out of --tasks, or use a vision-language model")
         if item.modality == "image":
             return [{"type": "image"}, text], {"images": [load_image(path, self.max_side)]}
         if item.modality == "video":
             video = sample_video_frames(path, n=self.frames, max_side=self.max_side)
-            if self.video_mode == "auto" and getattr(processor, "video_processor", None) is not None:
+            if native_video:
                 return [{"type": "video"}, text], {"videos": [video.frames]}
             stamps = ", ".join(f"{t:.1f}s" for t in video.timestamps)
             intro = {"type": "text", "text": f"A {video.duration:.1f}-second video, shown as {len(video.frames)} "
