@@ -36,12 +36,12 @@ def load_items(task: Task, data_dir: str | Path | None = None, media_dir: str | 
     return items
 
 
-def item_source(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None,
-                cache: Cache | None = None) -> Sequence[Item]:
+def item_source(task: Task, data_dir: str | Path | None = None, media_dir: str | Path | None = None, *,
+                cache: Cache) -> Sequence[Item]:
     """The task's items for a run: the same as load_items, but an AnyCapEval-layout file's items stay in
     the file (readers.anycapeval.ItemFile: read a block at a time), so a task of a million items is not
-    held in memory. Slices of it are lazy too; list() one for its Items. With a cache, the file's check
-    is remembered there (a file with the same bytes is not checked again)."""
+    held in memory. Slices of it are lazy too; list() one for its Items. The file's check is remembered
+    in the cache (a file with the same bytes is not checked again)."""
     if task.config.dataset in ("anycapeval", "demo"):
         return anycapeval_item_file(task, None if data_dir is None else str(data_dir),
                                     None if media_dir is None else str(media_dir), cache)

@@ -15,7 +15,7 @@ from typing import Any
 from .cost import actual_cost
 from .files import read_jsonl, read_run_file
 from .registry import resolve_tasks
-from .runner import served_models
+from .rowsink import served_models
 from .scorers import get_scorer
 from .store import write_json_atomic, write_jsonl_atomic
 from .types import JUDGE_ERROR, OK, AnyCapError, InputError, Score

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,36 +127,36 @@ class RowTally:
     per kind the media a judge saw, the usage to price, failures and text-only judgments."""
 
     def __init__(self) -> None:
-        self.served: dict[str, dict[str, dict[str, int]]] = {"system": {}, "judge": {}}
-        self.served_any: dict[str, int] = {}  # judge snapshot -> count, whichever spec
-        self.media_seen: dict[str, int] = {}
+        self.served: dict[str, dict[str, Counter[str]]] = {"system": {}, "judge": {}}  # role -> spec -> snapshot
+        self.served_any: Counter[str] = Counter()  # judge snapshot -> count, whichever spec
+        self.media_seen: Counter[str] = Counter()
         self.cost = CostTally()
         self.predictions = self.generation_failed = 0
         self.judgments = self.judge_failed = self.text_only = 0
 
-    def _serve(self, role: str, rows: Iterable[dict[str, Any]]) -> None:
+    def serve(self, role: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Count the snapshots that answered `role`'s rows (the rows name their spec by `role`)."""
         by_spec = self.served[role]
         for row in rows:
             served = row.get("served_model")
             if served:
-                counts = by_spec.setdefault(row[role], {})
-                counts[served] = counts.get(served, 0) + 1
+                by_spec.setdefault(row[role], Counter())[served] += 1
 
     def add_predictions(self, rows: list[dict[str, Any]]) -> None:
-        self._serve("system", rows)
+        self.serve("system", rows)
         self.cost.add("systems", rows)
         self.predictions += len(rows)
         self.generation_failed += sum(row["status"] != "ok" for row in rows)
 
     def add_judgments(self, rows: list[dict[str, Any]]) -> None:
-        self._serve("judge", rows)
+        self.serve("judge", rows)
         self.cost.add("judges", rows)
         media_seen, served_any = self.media_seen, self.served_any
         for row in rows:
-            media_seen[row["media_sent"]] = media_seen.get(row["media_sent"], 0) + 1
+            media_seen[row["media_sent"]] += 1
             served = row.get("served_model")
             if served:
-                served_any[served] = served_any.get(served, 0) + 1
+                served_any[served] += 1
             if row["status"] == JUDGE_ERROR:
                 self.judge_failed += 1
             if row["notes"] and any("judged text-only" in n for n in row["notes"]):
@@ -166,13 +167,9 @@ class RowTally:
         """Add `other`'s rows as if they came after this tally's."""
         for role, by_spec in other.served.items():
             for spec, counts in by_spec.items():
-                mine = self.served[role].setdefault(spec, {})
-                for model, n in counts.items():
-                    mine[model] = mine.get(model, 0) + n
-        for kind, n in other.media_seen.items():
-            self.media_seen[kind] = self.media_seen.get(kind, 0) + n
-        for model, n in other.served_any.items():
-            self.served_any[model] = self.served_any.get(model, 0) + n
+                self.served[role].setdefault(spec, Counter()).update(counts)
+        self.media_seen.update(other.media_seen)
+        self.served_any.update(other.served_any)
         self.cost.merge(other.cost)
         self.predictions += other.predictions
         self.generation_failed += other.generation_failed
@@ -181,9 +178,18 @@ class RowTally:
         self.text_only += other.text_only
 
     def served_models(self) -> dict[str, dict[str, dict[str, int]]]:
-        """As runner.served_models over the same rows."""
+        """{"system"|"judge": {spec: {served snapshot: count}}} for the rows an API model answered."""
         return {role: {spec: dict(counts) for spec, counts in by_spec.items()}
                 for role, by_spec in self.served.items() if by_spec}
+
+
+def served_models(prediction_rows: Iterable[dict[str, Any]],
+                  judgment_rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
+    """RowTally.served_models over whole row lists (`anycapeval merge`)."""
+    tally = RowTally()
+    tally.serve("system", prediction_rows)
+    tally.serve("judge", judgment_rows)
+    return tally.served_models()
 
 
 class OneBarPerStage:

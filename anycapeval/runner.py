@@ -127,8 +127,6 @@ class Runner:
         self.judges: dict[str, JudgeBase] = {}
         self.messages: list[str] = []
         self.run_rows = RowTally()  # what the summary counts over every row of the run
-        self.judge_attempted = self.judge_failed = 0
-        self.generated = self.generation_failed = 0
         self.launch = distributed.launch_from_env()  # torchrun / accelerate launch: None for one process
         self.gathered: dict[str, list[Prediction]] = {}  # task -> every rank's predictions, on rank 0
         if self.launch is not None and options.shard:
@@ -343,18 +341,14 @@ class Runner:
         for round_no in sorted(rounds):
             task_rows.merge(rounds[round_no])
         self.run_rows.merge(task_rows)
-        self.generated += task_rows.predictions
-        self.generation_failed += task_rows.generation_failed
-        self.judge_attempted += task_rows.judgments
-        self.judge_failed += task_rows.judge_failed
 
-        media_seen = task_rows.media_seen
+        media_seen = dict(task_rows.media_seen)
         text_only = task_rows.text_only
         if text_only:
             self.messages.append(f"{cfg.name}: {text_only} judgments were made text-only because the media file "
                                  "was not found (pass --media-dir, or --judge-media always to make it an error)")
         result = tally.result(list(cfg.dimensions.values()))
-        served = task_rows.served_any
+        served = dict(task_rows.served_any)
         task_cost = task_rows.cost.result()
         paper_judges = {spec.paper_snapshot for spec in cfg.judges if spec.paper_snapshot}
         differs = sorted(p for p in paper_judges if not any(j.spec.endswith(f":{p}") for j in judges.values()))
@@ -378,7 +372,7 @@ class Runner:
         options = self.options
         items_by_task = {t.name: item_source(t, options.data_dir,
                                              options.media_dirs.get(t.config.modality) or options.media_dir,
-                                             self.cache)
+                                             cache=self.cache)
                          for t in self.tasks}
         all_ids = {name: getattr(items, "ids", None) or {i.id for i in items} for name, items in items_by_task.items()}
         every_item = ItemChain(items_by_task.values())
@@ -436,12 +430,14 @@ class Runner:
             for closable in closables + ([system.base] if system.base else []):
                 await closable.aclose()
 
-        rate = self.judge_failed / self.judge_attempted if self.judge_attempted else 0.0
+        judged, judge_failed = self.run_rows.judgments, self.run_rows.judge_failed
+        generated, generation_failed = self.run_rows.predictions, self.run_rows.generation_failed
+        rate = judge_failed / judged if judged else 0.0
         summary["judges"] = sorted({t["judge"] for t in summary["tasks"].values()})
-        summary["judge_errors"] = {"n": self.judge_failed, "of": self.judge_attempted, "rate": rate,
+        summary["judge_errors"] = {"n": judge_failed, "of": judged, "rate": rate,
                                    "max_allowed_rate": options.max_judge_error_rate}
-        gen_rate = self.generation_failed / self.generated if self.generated else 0.0
-        summary["generation_errors"] = {"n": self.generation_failed, "of": self.generated, "rate": gen_rate,
+        gen_rate = generation_failed / generated if generated else 0.0
+        summary["generation_errors"] = {"n": generation_failed, "of": generated, "rate": gen_rate,
                                         "max_allowed_rate": options.max_generation_error_rate}
         summary["served_models"] = served = self.run_rows.served_models()
         summary["cost"] = self.run_rows.cost.result()
@@ -452,14 +448,14 @@ class Runner:
                              + ", ".join(f"{m} x {n}" for m, n in snapshots.items())
                              + "): pin a dated snapshot so every item is judged by the same model")
         exit_code = 0
-        if self.generation_failed and gen_rate > options.max_generation_error_rate:
+        if generation_failed and gen_rate > options.max_generation_error_rate:
             exit_code = 4
-            self.messages.append(f"{self.generation_failed} of {self.generated} generations failed ({gen_rate:.1%} > "
+            self.messages.append(f"{generation_failed} of {generated} generations failed ({gen_rate:.1%} > "
                                  f"--max-generation-error-rate {options.max_generation_error_rate:.1%}); they are "
                                  "excluded from every score (see predictions.jsonl for each error).")
-        if self.judge_failed and rate > options.max_judge_error_rate:
+        if judge_failed and rate > options.max_judge_error_rate:
             exit_code = 3
-            self.messages.append(f"{self.judge_failed} of {self.judge_attempted} judgments failed ({rate:.1%} > "
+            self.messages.append(f"{judge_failed} of {judged} judgments failed ({rate:.1%} > "
                                  f"--max-judge-error-rate {options.max_judge_error_rate:.1%}); they are excluded from "
                                  "every score. Re-run the same command to retry only those.")
         from .report import summary_markdown
@@ -518,19 +514,6 @@ class Runner:
         if base and self.options.base_args:
             out["base_args"] = dict(self.options.base_args)
         return out
-
-
-def served_models(prediction_rows: list[dict[str, Any]],
-                  judgment_rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
-    """{"system"|"judge": {spec: {served snapshot: count}}} for the rows an API model answered."""
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for role, rows in (("system", prediction_rows), ("judge", judgment_rows)):  # the rows name it by `role`
-        for row in rows:
-            served = row.get("served_model")
-            if served:
-                counts = out.setdefault(role, {}).setdefault(row[role], {})
-                counts[served] = counts.get(served, 0) + 1
-    return out
 
 
 def data_revision(task: Task, data_dir: str | None) -> str | None:

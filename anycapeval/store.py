@@ -12,9 +12,10 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # The text every key hashes: json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str), made by
 # one encoder (json.dumps builds one per call); the bytes must never change, or every cache goes cold.
@@ -101,17 +102,24 @@ def default_cache_path() -> Path:
     return cache_root() / "cache.sqlite"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[IO[str]]:
+    """A text file written via a temporary file in the same folder and renamed when the block ends:
+    readers never see half a file, and an error leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    with _atomic_text(path) as fh:
+        fh.write(text)
 
 
 # One encoder for every JSONL row: the text of json.dumps(row, ensure_ascii=False, default=str).
@@ -131,15 +139,8 @@ def jsonl_line(row: dict[str, Any]) -> str:
 
 def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Like write_atomic, row by row (the file's text is never built whole in memory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(map(jsonl_line, rows))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_text(path) as fh:
+        fh.writelines(map(jsonl_line, rows))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from anycapeval import runner as runner_mod
-from anycapeval.rowsink import RowTally
-from anycapeval.runner import RunOptions, run, served_models
+from anycapeval.rowsink import RowTally, served_models
+from anycapeval.runner import RunOptions, run
 
 FILES = ("predictions.jsonl", "judgments.jsonl", "scores.jsonl", "summary.json", "summary.md")
 

@@ -163,9 +163,9 @@ class TokenEncoder:
         # One text per pass, never a padded batch: dynamic int8 quantisation takes one activation scale
         # per matrix product over everything in the pass, so a batched text's vectors would depend on
         # its batch-mates (mean cosine 0.989 between batchings), i.e. on --limit, the cache and the
-        # order of the run. Alone, a text always gets the same vectors; measured on the 3,187
-        # AnyCapEval texts, unbatched passes cost 12 % more CPU than batches of 16 and, run WORKERS at
-        # a time, finish sooner than batches on two intra-op threads.
+        # order of the run. Alone, a text always gets the same vectors, at a price: on the 3,187
+        # AnyCapEval texts, single-threaded and idle, 16.2 CPU-s against 12.4 for length-sorted batches
+        # of 16 (docs/offline_judge.md); WORKERS passes at a time keep every core busy.
         tokenizer = self._load()[0]  # here, not in the workers: a fast tokenizer is not safe across threads
         pieces = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
         if self._pool is None:

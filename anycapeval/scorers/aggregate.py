@@ -75,13 +75,7 @@ def ratio_values(sums: np.ndarray, ratios: dict[str, Ratio]) -> np.ndarray:
 
 
 def counts(scores: Sequence[Score]) -> dict[str, int]:
-    status = [s.status for s in scores]
-    return {
-        "n": status.count(OK),
-        "n_judge_error": status.count(JUDGE_ERROR),
-        "n_generation_error": status.count(GENERATION_ERROR),
-        "n_skipped": len(status) - status.count(OK) - status.count(JUDGE_ERROR) - status.count(GENERATION_ERROR),
-    }
+    return _counts(np.array([STATUS_CODES.get(s.status, 3) for s in scores], dtype=np.int8))
 
 
 def aggregate_columns(columns: RatioColumns, dims_order: Sequence[str]) -> dict[str, Any]:

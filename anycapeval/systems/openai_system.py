@@ -13,7 +13,7 @@ import asyncio
 import os
 from typing import Any
 
-from ..batch import Unsendable, Work
+from ..batch import RETRY_MODES, Unsendable, Work
 from ..chat import CLIENT_PARAMS, AnswerError, ChatClient, ChatReply, param_value, read_api_key
 from ..media import MediaError, audio_payload, image_data_url, image_to_data_url, sample_video_frames
 from ..types import GENERATION_ERROR, OK, AnyCapError, Item, Prediction
@@ -75,7 +75,7 @@ class OpenAISystem(SystemBase):
             raise AnyCapError(f"{self.spec}: batch=true works with openai: systems only (Azure batches take other "
                               "routes)")
         self.batch_retry = args.get("batch_retry", "online")
-        if self.batch_retry not in ("online", "batch"):
+        if self.batch_retry not in RETRY_MODES:
             raise AnyCapError(f"--model-args batch_retry={self.batch_retry!r}: use online or batch")
         self.batch_client = self.chat
 
